@@ -1,0 +1,1 @@
+"""Runnable pipelines: option parsing and graph wiring only."""

@@ -1,0 +1,196 @@
+"""dumpmatch match: dump files × bundle → run folder (report, candidates, dead letters, manifest)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines import common
+from transforms import __version__, bundle, hashing, storage
+from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
+from transforms.errors import InputError
+from transforms.fields import parse_mapping
+from transforms.outputs import WriteTables
+from transforms.prepare import Prepare
+from transforms.probe import CANDIDATE_SCHEMA, POSTING_CAP, ProbeFn
+from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
+from transforms.report import REPORT, build_report
+
+RUN_FORMAT = "dumpmatch-run"
+MANIFEST = "manifest.json"
+CANDIDATES = "candidates"
+DEAD_LETTER = "dead_letter"
+EPILOG = """example:
+  dumpmatch match --bundle bundle/ --dump sample.csv --out runs/sample --key-file dumpmatch.key
+  dumpmatch match --bundle gs://b/bundle --dump 'gs://b/dump/*.csv' --out gs://b/runs/1 \\
+      --key-file gs://b/secret.key --columns email=Mail,name="Full Name" \\
+      --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Our own options, kept out of Beam's global PipelineOptions registry (see ARCHITECTURE.md)."""
+    parser.add_argument("--bundle", required=True, help="bundle folder written by dumpmatch sketch")
+    parser.add_argument(
+        "--dump",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="dump files or globs (CSV with a header, or Parquet), local or gs://",
+    )
+    parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write, local or gs://")
+    parser.add_argument(
+        "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
+    )
+    parser.add_argument(
+        "--columns", metavar="MAP", help='map fields to dump headers, e.g. email=Mail,name="Full Name",id:order=Order'
+    )
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "csv", "parquet"],
+        help="input format (default: detected from content)",
+    )
+    parser.add_argument(
+        "--default-region", metavar="CC", help="phone region for numbers without a country code (default: the bundle's)"
+    )
+    parser.add_argument(
+        "--posting-cap",
+        type=int,
+        default=POSTING_CAP,
+        help=f"a value shared by more customers than this links no one (default {POSTING_CAP})",
+    )
+    parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Matches the dump and returns the report."""
+    p = common.parser("dumpmatch match", __doc__ or "", EPILOG)
+    add_arguments(p)
+    args, beam_args = p.parse_known_args(argv)
+    options = common.beam_options(beam_args, "dumpmatch match")
+    if args.output_shards < 1 or args.posting_cap < 1:
+        raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
+    key_path = hashing.resolve_key_path(args.key_file)
+    key = hashing.load_key(key_path)
+    manifest = bundle.read_manifest(args.bundle)
+    bundle.check_key(args.bundle, manifest, key.fingerprint)
+    if not manifest["fields"]:
+        raise InputError(f"bundle {args.bundle} holds no fields: sketch a customer base with data first")
+    specs = inspect_inputs(args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format)
+    region = args.default_region or manifest.get("default_region")
+    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER):
+        storage.delete_tree(storage.join(args.out, stale))
+
+    with common.make_pipeline(options) as pipeline:
+        read = pipeline | "Read" >> ReadRecords(specs)
+        probed = (
+            read.records
+            | "Prepare" >> Prepare(key_path, region)
+            | "Probe"
+            >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap)).with_outputs(
+                ProbeFn.STATS, ProbeFn.DIGESTS, ProbeFn.MATCHED, main="candidates"
+            )
+        )
+        candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
+            storage.join(args.out, CANDIDATES),
+            CANDIDATES,
+            CANDIDATE_SCHEMA,
+            args.output_shards,
+            ["source_file", "line", "customer_id"],
+        )
+        dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
+            storage.join(args.out, DEAD_LETTER),
+            DEAD_LETTER,
+            DEAD_LETTER_SCHEMA,
+            args.output_shards,
+            ["source_file", "line"],
+        )
+        stats = (read.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
+        dump_hll = probed.digests | "DistinctDump" >> beam.CombinePerKey(HllCombineFn())
+        matched_hll = probed.matched | "DistinctMatched" >> beam.CombinePerKey(HllCombineFn())
+        dump_minhash = probed.digests | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
+        seed = pipeline | "Seed" >> beam.Create([None])
+        report_path = seed | "WriteReport" >> beam.Map(
+            _write_report,
+            args.out,
+            specs,
+            args.bundle,
+            manifest,
+            beam.pvalue.AsSingleton(stats),
+            beam.pvalue.AsDict(dump_hll),
+            beam.pvalue.AsDict(matched_hll),
+            beam.pvalue.AsDict(dump_minhash),
+        )
+        seed | "WriteManifest" >> beam.Map(
+            _write_manifest,
+            args.out,
+            specs,
+            args.bundle,
+            manifest,
+            vars(args),
+            beam.pvalue.AsSingleton(report_path),
+            beam.pvalue.AsList(candidate_files),
+            beam.pvalue.AsList(dead_files),
+        )
+    return storage.read_json(storage.join(args.out, REPORT))
+
+
+def _write_report(
+    _: None,
+    out: str,
+    specs: list[InputSpec],
+    bundle_path: str,
+    manifest: dict[str, Any],
+    stats: dict[str, Any],
+    dump_hll: dict,
+    matched_hll: dict,
+    dump_minhash: dict,
+) -> str:
+    report = build_report(specs, stats, dump_hll, matched_hll, dump_minhash, bundle_path, manifest)
+    path = storage.join(out, REPORT)
+    storage.write_json(path, report)
+    return path
+
+
+def _write_manifest(
+    _: None,
+    out: str,
+    specs: list[InputSpec],
+    bundle_path: str,
+    bundle_manifest: dict[str, Any],
+    args: dict[str, Any],
+    report_path: str,
+    candidate_files: list[str],
+    dead_files: list[str],
+) -> None:
+    """Written last, after every output: a run folder without it did not finish."""
+    report = storage.read_json(report_path)
+    outputs = [REPORT] + [
+        f"{folder}/{storage.basename(f)}"
+        for folder, files in ((CANDIDATES, candidate_files), (DEAD_LETTER, dead_files))
+        for f in sorted(files)
+    ]
+    manifest = {
+        "format": RUN_FORMAT,
+        "format_version": 1,
+        "tool_version": __version__,
+        "bundle": {"path": bundle_path, "key_fingerprint": bundle_manifest["key_fingerprint"]},
+        "inputs": [{"path": s.path, "size": s.size, "format": s.format} for s in specs],
+        "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
+        "rows": report["rows"],
+        "outputs": outputs,
+    }
+    storage.write_json(storage.join(out, MANIFEST), manifest)
+
+
+def main() -> int:
+    return common.entry(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""dumpmatch sketch: customer base → key-protected bundle (sketches + hashed index)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines import common
+from transforms import __version__, bundle, hashing, sketches, storage
+from transforms.build import BuildBundle, customer_ids
+from transforms.combiners import SumStatsFn
+from transforms.fields import parse_mapping
+from transforms.outputs import WriteTables
+from transforms.prepare import Prepare
+from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
+from transforms.report import input_entries, total_rows
+from transforms.sample import dominant_region, estimate_rows
+
+BLOOM_FPR = 0.001
+# Customer-side dead letters keep no raw text: the bundle must hold no plaintext.
+BUNDLE_DEAD_LETTER_SCHEMA = DEAD_LETTER_SCHEMA.remove(DEAD_LETTER_SCHEMA.get_field_index("raw"))
+
+EPILOG = """example:
+  dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
+  dumpmatch sketch --customers 'export/*.parquet' --out gs://bucket/bundle \\
+      --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Our own options, kept out of Beam's global PipelineOptions registry (see ARCHITECTURE.md)."""
+    parser.add_argument(
+        "--customers",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="customer base files or globs (CSV with a header, or Parquet), local or gs://",
+    )
+    parser.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write, local or gs://")
+    parser.add_argument(
+        "--key-file",
+        metavar="KEY",
+        help=f"file holding the secret key (hex or raw, >= 32 bytes); default: ${hashing.KEY_ENV}",
+    )
+    parser.add_argument(
+        "--customer-columns",
+        metavar="MAP",
+        help="map fields to your headers, e.g. email=E-Mail,phone=Mobile,id:order=OrderNo",
+    )
+    parser.add_argument(
+        "--default-region",
+        metavar="CC",
+        help="phone region for numbers without a country code, e.g. GB (default: the most common country in the base)",
+    )
+    parser.add_argument(
+        "--bloom-fpr",
+        type=float,
+        default=BLOOM_FPR,
+        help=f"target false-positive rate of each Bloom filter (default {BLOOM_FPR})",
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Builds the bundle and returns its manifest."""
+    p = common.parser("dumpmatch sketch", __doc__ or "", EPILOG)
+    add_arguments(p)
+    args, beam_args = p.parse_known_args(argv)
+    options = common.beam_options(beam_args, "dumpmatch sketch")
+    key_path = hashing.resolve_key_path(args.key_file)
+    key = hashing.load_key(key_path)
+    specs = inspect_inputs(args.customers, parse_mapping(args.customer_columns, "--customer-columns"), "--customers")
+    region = args.default_region or dominant_region(specs)
+    capacity = sum(estimate_rows(spec) for spec in specs)
+    storage.delete_tree(storage.join(args.out, bundle.MANIFEST))
+
+    with common.make_pipeline(options) as pipeline:
+        read = pipeline | "Read" >> ReadRecords(specs)
+        digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
+        numbers = digests | "Build" >> BuildBundle(args.out, key.fingerprint, capacity, args.bloom_fpr)
+        stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
+        dead_files = (
+            read.dead
+            | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
+            | "WriteDeadLetters"
+            >> WriteTables(args.out, "dead_letter", BUNDLE_DEAD_LETTER_SCHEMA, 1, ["source_file", "line"])
+        )
+        (
+            pipeline
+            | "ManifestSeed" >> beam.Create([None])
+            | "WriteManifest"
+            >> beam.Map(
+                _write_manifest,
+                args.out,
+                specs,
+                key.fingerprint,
+                region,
+                {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity},
+                beam.pvalue.AsDict(numbers),
+                beam.pvalue.AsSingleton(stats),
+                beam.pvalue.AsList(dead_files),
+            )
+        )
+    return bundle.read_manifest(args.out)
+
+
+def _write_manifest(
+    _: None,
+    out: str,
+    specs: list[InputSpec],
+    fingerprint: str,
+    region: str | None,
+    parameters: dict[str, Any],
+    numbers: dict[str, dict[str, Any]],
+    stats: dict[str, Any],
+    dead_files: list[str],
+) -> None:
+    """Written last: a bundle without a manifest did not finish."""
+    entries = input_entries(specs, stats)
+    manifest = {
+        "format": bundle.FORMAT,
+        "format_version": bundle.FORMAT_VERSION,
+        "tool_version": __version__,
+        "key_fingerprint": fingerprint,
+        "default_region": region,
+        "parameters": {
+            **parameters,
+            "digest": "keyed BLAKE2b-64 over field 0x1f value; key = HMAC-SHA256(key file, label)",
+            "hll_p": sketches.HLL_P,
+            "minhash_permutations": sketches.MINHASH_PERMUTATIONS,
+            "minhash_seed": sketches.MINHASH_SEED,
+            "minhash_scheme": sketches.MINHASH_SCHEME,
+        },
+        "fields": dict(sorted(numbers.items())),
+        "customers": total_rows(entries),
+        "inputs": [{k: e[k] for k in ("path", "size", "format", "columns")} for e in entries],
+        "dead_letter_files": [storage.basename(f) for f in sorted(dead_files)],
+    }
+    storage.write_json(storage.join(out, bundle.MANIFEST), manifest)
+
+
+def main() -> int:
+    return common.entry(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

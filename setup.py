@@ -1,0 +1,39 @@
+"""dumpmatch: is a claimed breach dump really ours? Installed on Beam workers as-is."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', Path(__file__).with_name("transforms").joinpath("__init__.py").read_text()
+).group(1)
+
+# Pinned in one place: the same versions run locally, in CI and on Dataflow workers.
+REQUIRES = [
+    "apache-beam[gcp]==2.77.0",
+    "pyarrow>=17,<27",
+    "numpy>=2.0,<3",
+    "datasketch==2.0.0",
+    "google-cloud-storage>=2.18,<4",
+    "phonenumbers>=8.13,<10",
+    "pycountry>=24.6",
+]
+DEV = [
+    "pytest>=8",
+    "pytest-xdist>=3.5",
+    "ruff>=0.6",
+    "mypy>=1.10",
+    "duckdb>=1.1",
+]
+
+setup(
+    name="dumpmatch",
+    version=VERSION,
+    description="Verify whether a claimed breach dump contains your customers, with keyed sketches on Apache Beam",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*"]),
+    python_requires=">=3.10",
+    install_requires=REQUIRES,
+    extras_require={"dev": DEV},
+    entry_points={"console_scripts": ["dumpmatch = pipelines.cli:main"]},
+)

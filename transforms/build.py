@@ -1,0 +1,118 @@
+"""Building a bundle from digest batches: sketches by CombineFns, the index by field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import bundle, sketches, storage
+from transforms.combiners import BloomCombineFn, HllCombineFn, MinHashCombineFn
+from transforms.fields import CUSTOMER_ID
+from transforms.read import LINE, SOURCE
+
+_NOT_FIELDS = (SOURCE, LINE, CUSTOMER_ID)
+
+
+def field_digests(batch: pa.RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
+    """(field, present digests) for every field column of a batch."""
+    for name in batch.schema.names:
+        if name not in _NOT_FIELDS:
+            yield name, pc.drop_null(batch.column(name)).to_numpy()
+
+
+def index_rows(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.Table]]:
+    """(field, table of digest → customer_id) for every field column of a batch."""
+    for name, digests in field_digests(batch):
+        valid = batch.column(name).is_valid()
+        ids = batch.column(CUSTOMER_ID).filter(valid)
+        yield name, pa.table({"digest": pa.array(digests, pa.uint64()), "customer_id": ids}, schema=bundle.INDEX_SCHEMA)
+
+
+def customer_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Fills missing customer ids with ``<file name>:<line>`` so every row can be named."""
+    file_names = pc.replace_substring_regex(pc.cast(batch.column(SOURCE), pa.string()), r"^.*/", "")
+    fallback = pc.binary_join_element_wise(file_names, pc.cast(batch.column(LINE), pa.string()), ":")
+    ids = pc.coalesce(batch.column(CUSTOMER_ID), fallback) if CUSTOMER_ID in batch.schema.names else fallback
+    columns = {name: batch.column(name) for name in batch.schema.names if name != CUSTOMER_ID}
+    return pa.RecordBatch.from_pydict({**columns, CUSTOMER_ID: ids})
+
+
+class WriteIndexFn(beam.DoFn):
+    """Sorts one field's (digest, customer) pairs, drops duplicates and writes the index file."""
+
+    def __init__(self, bundle_path: str) -> None:
+        self._bundle_path = bundle_path
+
+    def process(self, element: tuple[str, Iterable[pa.Table]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        field, tables = element
+        table = pa.concat_tables(list(tables)).combine_chunks()
+        rows = table.num_rows
+        table = table.group_by(["digest", "customer_id"], use_threads=False).aggregate([])
+        table = table.sort_by([("digest", "ascending"), ("customer_id", "ascending")]).select(["digest", "customer_id"])
+        storage.write_parquet(bundle.index_path(self._bundle_path, field), table)
+        distinct = pc.count_distinct(table.column("digest")).as_py()
+        yield field, {"values": rows, "distinct": distinct}
+
+
+class WriteSketchFn(beam.DoFn):
+    """Writes one field's sketch in its versioned envelope and reports its numbers."""
+
+    def __init__(self, bundle_path: str, kind: str, fingerprint: str) -> None:
+        self._bundle_path = bundle_path
+        self._kind = kind
+        self._fingerprint = fingerprint
+
+    def process(self, element: tuple[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        field, sketch = element
+        path = bundle.sketch_path(self._bundle_path, self._kind, field)
+        storage.write_bytes(path, sketches.encode(self._kind, field, self._fingerprint, sketch))
+        if self._kind == "hll":
+            yield field, {"distinct_estimate": round(sketch.count())}
+        elif self._kind == "bloom":
+            yield field, {"bloom": {"m": sketch.m, "k": sketch.k, "fpr": sketch.false_positive_rate()}}
+
+
+def _merge_dicts(dicts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in dicts:
+        out.update(d)
+    return out
+
+
+class BuildBundle(beam.PTransform):
+    """Digest batches → bundle files; outputs (field, numbers) for the manifest."""
+
+    def __init__(self, bundle_path: str, fingerprint: str, capacity: int, fpr: float) -> None:
+        super().__init__()
+        self._path = bundle_path
+        self._fingerprint = fingerprint
+        self._capacity = capacity
+        self._fpr = fpr
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        digests = batches | "FieldDigests" >> beam.FlatMap(field_digests)
+        sketched = []
+        for kind, combine in (
+            ("hll", HllCombineFn()),
+            ("minhash", MinHashCombineFn()),
+            ("bloom", BloomCombineFn(self._capacity, self._fpr)),
+        ):
+            sketched.append(
+                digests
+                | f"Combine{kind.title()}" >> beam.CombinePerKey(combine)
+                | f"Write{kind.title()}" >> beam.ParDo(WriteSketchFn(self._path, kind, self._fingerprint))
+            )
+        indexed = (
+            batches
+            | "IndexRows" >> beam.FlatMap(index_rows)
+            | "GroupByField" >> beam.GroupByKey()
+            | "WriteIndex" >> beam.ParDo(WriteIndexFn(self._path))
+        )
+        return (
+            (*sketched, indexed) | "AllNumbers" >> beam.Flatten() | "NumbersByField" >> beam.CombinePerKey(_merge_dicts)
+        )

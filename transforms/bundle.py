@@ -1,0 +1,122 @@
+"""The bundle: layout, manifest checks, and the compact in-memory index used for probing.
+
+The index is loaded into sorted numpy arrays (digest → run of customer codes),
+once per worker process, shared by every DoFn instance through Beam's Shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import sketches, storage
+from transforms.errors import InputError
+from transforms.fields import file_name
+
+FORMAT = "dumpmatch-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+INDEX_SCHEMA = pa.schema([("digest", pa.uint64()), ("customer_id", pa.string())])
+
+
+def sketch_path(bundle: str, kind: str, field: str) -> str:
+    return storage.join(bundle, kind, f"{file_name(field)}.bin")
+
+
+def index_path(bundle: str, field: str) -> str:
+    return storage.join(bundle, "index", f"{file_name(field)}.parquet")
+
+
+def read_manifest(bundle: str) -> dict[str, Any]:
+    """Reads and checks a bundle manifest; a missing or foreign one stops the run."""
+    path = storage.join(bundle, MANIFEST)
+    try:
+        manifest = storage.read_json(path)
+    except FileNotFoundError:
+        raise InputError(
+            f"bundle {bundle} has no {MANIFEST}: it is not a bundle, or its sketch run did not finish; "
+            "run dumpmatch sketch again"
+        ) from None
+    except ValueError:
+        raise InputError(f"bundle {bundle}: {MANIFEST} is not valid JSON; run dumpmatch sketch again") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"bundle {bundle}: format {manifest.get('format')} v{manifest.get('format_version')} is not "
+            f"{FORMAT} v{FORMAT_VERSION}; rebuild it with this version of dumpmatch sketch"
+        )
+    return manifest
+
+
+def check_key(bundle: str, manifest: dict[str, Any], fingerprint: str) -> None:
+    """A run with another key would match nothing: stop instead of reporting zero."""
+    if manifest["key_fingerprint"] != fingerprint:
+        raise InputError(
+            f"key does not match bundle {bundle}: the bundle was sketched with key fingerprint "
+            f"{manifest['key_fingerprint']}, this key's is {fingerprint}; use the key the bundle was made with"
+        )
+
+
+@dataclass
+class FieldIndex:
+    """One field: sorted unique digests; customers[offsets[i]:offsets[i+1]] hold digests[i]."""
+
+    digests: np.ndarray
+    offsets: np.ndarray
+    customers: np.ndarray
+    bloom: sketches.Bloom
+
+    def lookup(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (found mask, position in ``self.digests``), Bloom first."""
+        candidate = self.bloom.contains(digests)
+        pos = np.zeros(digests.size, dtype=np.int64)
+        found = np.zeros(digests.size, dtype=bool)
+        if self.digests.size and candidate.any():
+            idx = np.flatnonzero(candidate)
+            p = np.minimum(np.searchsorted(self.digests, digests[idx]), self.digests.size - 1)
+            hit = self.digests[p] == digests[idx]
+            pos[idx[hit]] = p[hit]
+            found[idx[hit]] = True
+        return found, pos
+
+
+@dataclass
+class LoadedBundle:
+    """What a probing worker holds: per-field indexes and the customer-id table."""
+
+    fields: dict[str, FieldIndex]
+    customer_ids: pa.Array
+
+
+def load(bundle: str, fingerprint: str) -> LoadedBundle:
+    """Loads every field's Bloom filter and index from the bundle's files."""
+    manifest = read_manifest(bundle)
+    check_key(bundle, manifest, fingerprint)
+    tables = {field: storage.read_parquet(index_path(bundle, field)) for field in manifest["fields"]}
+    encoded = pc.dictionary_encode(
+        pa.chunked_array([t.column("customer_id").combine_chunks() for t in tables.values()], pa.string())
+    ).combine_chunks()
+    codes = encoded.indices.to_numpy()
+    fields: dict[str, FieldIndex] = {}
+    offset = 0
+    for field, table in tables.items():
+        digests = table.column("digest").to_numpy()
+        field_codes = codes[offset : offset + table.num_rows]
+        offset += table.num_rows
+        starts = (
+            np.flatnonzero(np.concatenate([[True], digests[1:] != digests[:-1]]))
+            if digests.size
+            else np.array([], np.int64)
+        )
+        bloom = sketches.decode(storage.read_bytes(sketch_path(bundle, "bloom", field)), "bloom", field, fingerprint)
+        assert isinstance(bloom, sketches.Bloom)
+        fields[field] = FieldIndex(
+            digests=digests[starts],
+            offsets=np.concatenate([starts, [digests.size]]).astype(np.int64),
+            customers=field_codes.astype(np.int64),
+            bloom=bloom,
+        )
+    return LoadedBundle(fields, encoded.dictionary)

@@ -1,0 +1,117 @@
+"""Canonical fields, how much each one identifies a person, and header mapping.
+
+A field is data: its evidence group and whether one match alone identifies a
+customer. Context fields (city, country, …) are reported but never link a row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from transforms.errors import InputError
+
+ID_PREFIX = "id:"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one canonical field counts as evidence."""
+
+    name: str
+    group: str | None  # independent evidence group; None = context only
+    strong: bool  # one match alone identifies a customer
+
+
+_SPECS = {
+    "email": FieldSpec("email", "email", True),
+    "phone": FieldSpec("phone", "phone", True),
+    "name": FieldSpec("name", "name", False),
+    "first_name": FieldSpec("first_name", None, False),
+    "last_name": FieldSpec("last_name", None, False),
+    "street": FieldSpec("street", "street", False),
+    "city": FieldSpec("city", None, False),
+    "postcode": FieldSpec("postcode", None, False),
+    "country": FieldSpec("country", None, False),
+    "dob": FieldSpec("dob", "dob", False),
+}
+CANONICAL_FIELDS = tuple(_SPECS)
+CUSTOMER_ID = "customer_id"
+
+# Header synonyms after folding (lowercase, accents and punctuation removed).
+_SYNONYMS = {
+    "email": "email e mail mail emailaddress mailaddress courriel correo correoelectronico posta "
+    "epost emailadresse adresseemail useremail",
+    "phone": "phone phonenumber telephone tel mobile mobilephone cell cellphone msisdn telefon "
+    "telefono telefone numero handy portable celular",
+    "name": "name fullname customername nom nombre nomcomplet vollername",
+    "first_name": "firstname first givenname forename prenom vorname nombrepila primeironome",
+    "last_name": "lastname last surname familyname nomdefamille nachname apellido apellidos sobrenome",
+    "street": "street address address1 addressline1 streetaddress adresse strasse calle rua via "
+    "direccion endereco indirizzo",
+    "city": "city town locality ville stadt ciudad cidade citta ort",
+    "postcode": "postcode postalcode zip zipcode plz codepostal cp cep cap",
+    "country": "country countrycode pays land pais paese nation",
+    "dob": "dob dateofbirth birthdate birthday geburtsdatum datedenaissance fechanacimiento",
+    CUSTOMER_ID: "customerid customer_id clientid userid",
+}
+_HEADER_TO_FIELD = {syn.replace("_", ""): field for field, syns in _SYNONYMS.items() for syn in syns.split()}
+
+
+_ID_LABEL = re.compile(r"[a-z0-9_]+")
+
+
+def spec(field: str) -> FieldSpec:
+    """The spec of a canonical field or of an ``id:<label>`` identifier."""
+    if field.startswith(ID_PREFIX):
+        if not _ID_LABEL.fullmatch(field[len(ID_PREFIX) :]):
+            raise InputError(f"field {field!r}: an id label is lowercase letters, digits and _ (example: id:order)")
+        return FieldSpec(field, field, True)
+    try:
+        return _SPECS[field]
+    except KeyError:
+        raise InputError(f"unknown field {field!r}: use one of {', '.join(CANONICAL_FIELDS)}, or id:<label>") from None
+
+
+def fold_header(header: str) -> str:
+    """Folds a header so "E-Mail", "e_mail" and "Email " compare equal."""
+    text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def parse_mapping(text: str | None, option: str) -> dict[str, str]:
+    """Parses ``field=Header,...`` into {field: header}."""
+    if not text:
+        return {}
+    mapping: dict[str, str] = {}
+    for item in text.split(","):
+        field, sep, header = item.partition("=")
+        field, header = field.strip(), header.strip()
+        if not sep or not field or not header:
+            raise InputError(f"{option}: {item!r} is not field=Header (example: {option} email=E-Mail,phone=Mobile)")
+        if field != CUSTOMER_ID:
+            spec(field)
+        mapping[field] = header
+    return mapping
+
+
+def map_columns(headers: list[str], overrides: dict[str, str], source: str) -> dict[str, str]:
+    """Maps canonical fields to source columns: overrides first, then header synonyms."""
+    mapping: dict[str, str] = {}
+    for field, header in overrides.items():
+        if header not in headers:
+            raise InputError(f"{source}: column {header!r} given for {field} is not in the header {headers}")
+        mapping[field] = header
+    taken = set(mapping.values())
+    for header in headers:
+        guess = _HEADER_TO_FIELD.get(fold_header(header))
+        if guess and guess not in mapping and header not in taken:
+            mapping[guess] = header
+            taken.add(header)
+    return mapping
+
+
+def file_name(field: str) -> str:
+    """A field's name in bundle paths ("id:order" → "id-order"; canonical names have no "-")."""
+    return field.replace(":", "-")

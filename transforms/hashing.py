@@ -1,0 +1,94 @@
+"""Keyed hashing: every normalized value becomes H(key, field, value).
+
+The PRF is keyed BLAKE2b truncated to 64 bits (little-endian uint64). The key
+file's bytes are never used directly: two labelled HMAC-SHA256 derivations give
+the hashing key and the fingerprint, so the fingerprint stored in a manifest
+reveals nothing about the hashing key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import string
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from transforms.errors import InputError
+from transforms.storage import read_bytes
+
+KEY_ENV = "DUMPMATCH_KEY_FILE"
+MIN_KEY_BYTES = 32
+DIGEST_BYTES = 8
+_HASH_LABEL = b"dumpmatch/v1/hash"
+_FINGERPRINT_LABEL = b"dumpmatch/v1/fingerprint"
+_FIELD_SEPARATOR = b"\x1f"
+
+
+@dataclass(frozen=True)
+class Key:
+    """Derived key material; repr never shows the secret."""
+
+    hash_key: bytes
+    fingerprint: str
+
+    def __repr__(self) -> str:
+        return f"Key(fingerprint={self.fingerprint})"
+
+
+def derive_key(material: bytes) -> Key:
+    """Derives the hashing key and the public fingerprint from key material."""
+    if len(material) < MIN_KEY_BYTES:
+        raise InputError(
+            f"key has {len(material)} bytes; at least {MIN_KEY_BYTES} are needed "
+            "(make one with: openssl rand -hex 32 > dumpmatch.key)"
+        )
+    hash_key = hmac.new(material, _HASH_LABEL, hashlib.sha256).digest()
+    fingerprint = hmac.new(material, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+    return Key(hash_key=hash_key, fingerprint=fingerprint)
+
+
+def parse_key_file(data: bytes) -> bytes:
+    """Key files hold hex text (``openssl rand -hex 32``) or raw random bytes."""
+    text = data.strip()
+    if text and all(chr(c) in string.hexdigits for c in text) and len(text) % 2 == 0:
+        return bytes.fromhex(text.decode("ascii"))
+    return data
+
+
+def resolve_key_path(key_file: str | None) -> str:
+    """The key path from ``--key-file`` or the environment; there is no default."""
+    path = key_file or os.environ.get(KEY_ENV)
+    if not path:
+        raise InputError(f"no key given: pass --key-file PATH or set {KEY_ENV}")
+    return path
+
+
+def load_key(path: str) -> Key:
+    """Reads and derives the key from a file (local or gs://)."""
+    try:
+        data = read_bytes(path)
+    except FileNotFoundError:
+        raise InputError(f"key file {path} does not exist: pass --key-file with an existing file") from None
+    return derive_key(parse_key_file(data))
+
+
+def keyed_digests(key: Key, field: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes a string array; returns (uint64 digests, valid mask). Nulls hash to 0, invalid."""
+    base = hashlib.blake2b(key=key.hash_key, digest_size=DIGEST_BYTES)
+    base.update(field.encode("utf-8") + _FIELD_SEPARATOR)
+    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros(len(values), dtype="<u8")
+    present = values.filter(pa.array(valid)).to_pylist()
+    if present:
+        out[valid] = np.frombuffer(b"".join(_digest(base, v) for v in present), dtype="<u8")
+    return out.astype(np.uint64, copy=False), valid
+
+
+def _digest(base: hashlib.blake2b, value: str) -> bytes:
+    h = base.copy()
+    h.update(value.encode("utf-8"))
+    return h.digest()

@@ -1,0 +1,201 @@
+"""Probing digest batches against a loaded bundle, and the evidence rules for one row.
+
+A row links to a customer through every field whose value maps to that customer
+(values shared by more than ``posting_cap`` customers, like a city, link no one).
+It becomes a candidate when a strong identifier matches, or when fields of at
+least two independent evidence groups point to the same customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+
+from transforms import bundle as bundle_mod
+from transforms.fields import CUSTOMER_ID, spec
+from transforms.read import LINE, SOURCE
+
+POSTING_CAP = 50
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("customer_id", pa.string()),
+        ("matched_fields", pa.list_(pa.string())),
+        ("score", pa.float64()),
+    ]
+)
+
+
+@dataclass
+class ProbeResult:
+    candidates: pa.Table
+    stats: dict[str, Any]
+    digests: dict[str, np.ndarray] = field(default_factory=dict)
+    matched: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_cap: int) -> ProbeResult:
+    """Looks every field of a digest batch up in the bundle and links rows to customers."""
+    n = batch.num_rows
+    names = [name for name in batch.schema.names if name not in (SOURCE, LINE, CUSTOMER_ID)]
+    linked = [name for name in names if name in loaded.fields]
+    field_stats: dict[str, dict[str, int]] = {}
+    present_count = np.zeros(n, dtype=np.int64)
+    pairs: list[tuple[np.ndarray, np.ndarray, int]] = []
+    result = ProbeResult(candidates=CANDIDATE_SCHEMA.empty_table(), stats={})
+    for name in names:
+        column = batch.column(name)
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        digests = column.fill_null(0).to_numpy()
+        result.digests[name] = digests[valid]
+        found = np.zeros(n, dtype=bool)
+        if name in loaded.fields:
+            present_count += valid
+            index = loaded.fields[name]
+            found, pos = index.lookup(digests)
+            found &= valid
+            rows, customers = _postings(index, np.flatnonzero(found), pos, posting_cap)
+            pairs.append((rows, customers, 1 << linked.index(name)))
+        result.matched[name] = digests[found]
+        field_stats[name] = {"values": int(valid.sum()), "matched": int(found.sum())}
+    result.stats = {"fields": field_stats, **_link(loaded, batch, linked, pairs, present_count, result)}
+    return result
+
+
+def _postings(
+    index: bundle_mod.FieldIndex, rows: np.ndarray, pos: np.ndarray, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expands each found row into (row, customer) pairs, skipping values shared by > cap customers."""
+    starts = index.offsets[pos[rows]]
+    counts = index.offsets[pos[rows] + 1] - starts
+    keep = counts <= cap
+    rows, starts, counts = rows[keep], starts[keep], counts[keep]
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(rows, counts), index.customers[np.repeat(starts, counts) + within]
+
+
+def _link(
+    loaded: bundle_mod.LoadedBundle,
+    batch: pa.RecordBatch,
+    linked: list[str],
+    pairs: list[tuple[np.ndarray, np.ndarray, int]],
+    present_count: np.ndarray,
+    result: ProbeResult,
+) -> dict[str, Any]:
+    n = batch.num_rows
+    rows = np.concatenate([p[0] for p in pairs] + [np.zeros(0, np.int64)]).astype(np.int64)
+    customers = np.concatenate([p[1] for p in pairs] + [np.zeros(0, np.int64)]).astype(np.int64)
+    bits = np.concatenate([np.full(p[0].size, p[2], np.int64) for p in pairs] + [np.zeros(0, np.int64)])
+    keys, inverse = np.unique(rows * len(loaded.customer_ids) + customers, return_inverse=True)
+    masks = np.zeros(keys.size, dtype=np.int64)
+    np.bitwise_or.at(masks, inverse, bits)
+    pair_rows = keys // max(len(loaded.customer_ids), 1)
+    pair_customers = keys % max(len(loaded.customer_ids), 1)
+
+    specs = [spec(name) for name in linked]
+    strong = sum(1 << i for i, s in enumerate(specs) if s.strong)
+    context = sum(1 << i for i, s in enumerate(specs) if s.group is None)
+    group_masks: dict[str, int] = {}
+    for i, s in enumerate(specs):
+        if s.group is not None:
+            group_masks[s.group] = group_masks.get(s.group, 0) | (1 << i)
+    groups = (
+        sum(((masks & g) != 0).astype(np.int64) for g in group_masks.values()) if group_masks else np.zeros_like(masks)
+    )
+    is_candidate = ((masks & strong) != 0) | (groups >= 2)
+    n_fields = np.bitwise_count(masks).astype(np.int64)
+
+    best = np.zeros(n, dtype=np.int64)
+    np.maximum.at(best, pair_rows, np.where((masks & ~context) != 0, n_fields, 0))
+    histogram = np.bincount(best, minlength=1)
+    result.candidates = _candidate_table(
+        loaded,
+        batch,
+        linked,
+        pair_rows[is_candidate],
+        pair_customers[is_candidate],
+        masks[is_candidate],
+        n_fields[is_candidate] / np.maximum(present_count[pair_rows[is_candidate]], 1),
+    )
+    return {
+        "records": {
+            "rows": n,
+            "matched_any": int(np.unique(pair_rows[(masks & ~context) != 0]).size),
+            "candidates": int(np.unique(pair_rows[is_candidate]).size),
+            "candidate_pairs": int(is_candidate.sum()),
+            "cooccurring": int(np.unique(pair_rows[groups >= 2]).size),
+        },
+        "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
+    }
+
+
+def _candidate_table(
+    loaded: bundle_mod.LoadedBundle,
+    batch: pa.RecordBatch,
+    linked: list[str],
+    rows: np.ndarray,
+    customers: np.ndarray,
+    masks: np.ndarray,
+    scores: np.ndarray,
+) -> pa.Table:
+    names_of = {int(m): sorted(name for i, name in enumerate(linked) if m & (1 << i)) for m in np.unique(masks)}
+    source = batch.column(SOURCE).cast(pa.string()).take(pa.array(rows, pa.int64()))
+    return pa.table(
+        {
+            "source_file": source,
+            "line": batch.column(LINE).take(pa.array(rows, pa.int64())),
+            "customer_id": loaded.customer_ids.take(pa.array(customers, pa.int64())),
+            "matched_fields": pa.array([names_of[int(m)] for m in masks], pa.list_(pa.string())),
+            "score": pa.array(np.round(scores, 4), pa.float64()),
+        },
+        schema=CANDIDATE_SCHEMA,
+    )
+
+
+class ProbeFn(beam.DoFn):
+    """Probes batches; the bundle is loaded once per worker process in ``setup``."""
+
+    STATS = "stats"
+    DIGESTS = "digests"
+    MATCHED = "matched"
+
+    def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int) -> None:
+        self._bundle_path = bundle_path
+        self._fingerprint = fingerprint
+        self._posting_cap = posting_cap
+        self._shared = shared.Shared()
+        self._loaded: bundle_mod.LoadedBundle | None = None
+        self._matched = Metrics.counter("dumpmatch", "rows_matched")
+
+    def setup(self) -> None:
+        def loader() -> _Holder:
+            return _Holder(bundle_mod.load(self._bundle_path, self._fingerprint))
+
+        self._loaded = self._shared.acquire(loader, tag=f"{self._bundle_path}|{self._fingerprint}").value
+
+    def process(self, batch: pa.RecordBatch) -> Iterator:
+        assert self._loaded is not None
+        result = probe_batch(self._loaded, batch, self._posting_cap)
+        self._matched.inc(result.stats["records"]["matched_any"])
+        yield beam.pvalue.TaggedOutput(self.STATS, result.stats)
+        for name, digests in result.digests.items():
+            yield beam.pvalue.TaggedOutput(self.DIGESTS, (name, digests))
+        for name, digests in result.matched.items():
+            yield beam.pvalue.TaggedOutput(self.MATCHED, (name, digests))
+        if result.candidates.num_rows:
+            yield result.candidates
+
+
+class _Holder:
+    """Shared.acquire needs a weak-referenceable object."""
+
+    def __init__(self, value: bundle_mod.LoadedBundle) -> None:
+        self.value = value
