@@ -6,6 +6,7 @@ placeholder or invalid), so a garbage value never becomes a key.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -22,9 +23,20 @@ _PUNCT = r"[^\p{L}\p{N}\s]+"
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%Y%m%d")
 
 
+def nfkc(values: pa.Array) -> pa.Array:
+    """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
+    U+0308), so non-ASCII values go through Python's unicodedata; ASCII is already NFKC."""
+    values = values.cast(pa.string())
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+    if not pc.any(non_ascii).as_py():
+        return values
+    composed = [unicodedata.normalize("NFKC", v) for v in values.filter(non_ascii).to_pylist()]
+    return pc.replace_with_mask(values, non_ascii, pa.array(composed, pa.string()))
+
+
 def clean(values: pa.Array) -> pa.Array:
     """NFKC, trimmed, with placeholder nulls ("NULL", "N/A", "-", …) made null."""
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(values.cast(pa.string()), "NFKC"))
+    text = pc.utf8_trim_whitespace(nfkc(values))
     placeholder = pc.is_in(pc.utf8_lower(text), value_set=pa.array(PLACEHOLDERS))
     return pc.if_else(placeholder, pa.scalar(None, pa.string()), text)
 

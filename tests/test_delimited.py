@@ -1,0 +1,88 @@
+"""Delimited text: record boundaries, line numbers, range planning, fallback parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transforms import delimited
+
+WANTED = {"email": 0, "name": 1}
+
+
+def test_records_start_lines_as_an_editor_shows_them() -> None:
+    data = b'email,name\r\na@b.com,"Smith,\nJohn"\n\nx@y.com,Z\n'
+    records = delimited.find_records(data, 1)
+    assert records.lines.tolist() == [1, 2, 5]
+    assert records.quoted_newlines
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"\r\n\r\n"])
+def test_blank_input_has_no_records(data: bytes) -> None:
+    assert delimited.find_records(data, 1).starts.size == 0
+
+
+def test_fast_path_parses_quotes_and_crlf() -> None:
+    data = b'email,name\r\na@b.com,"Smith, John"\r\n"x@y.com","He said ""hi"""\r\n'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.table.to_pydict() == {
+        "email": ["a@b.com", "x@y.com"],
+        "name": ["Smith, John", 'He said "hi"'],
+        "_line": [2, 3],
+    }
+    assert (parsed.read, parsed.headers, parsed.dead) == (3, 1, [])
+
+
+def test_bad_records_become_dead_letters_and_the_rest_parses() -> None:
+    data = b'email,name\na@b.com,A\nragged\n\xff@x.com,B\n"open,C\nz@z.com,D'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.table.column("email").to_pylist() == ["a@b.com"]
+    reasons = {line: reason for line, reason, _ in parsed.dead}
+    assert reasons[3].startswith("ragged row: 1 fields")
+    assert reasons[4].startswith("bytes are not valid UTF-8")
+    assert reasons[5] == "unbalanced quote"
+    assert parsed.read == parsed.table.num_rows + len(parsed.dead) + parsed.headers
+
+
+def test_raw_text_of_a_dead_letter_is_capped() -> None:
+    data = b"a,b\n" + b"x" * (delimited.RAW_CAP * 3) + b"\n"
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert len(parsed.dead[0][2]) == delimited.RAW_CAP
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"), [("a,b,c", ","), ("a;b;c", ";"), ("a\tb\tc", "\t"), ("a|b|c", "|"), ("a", ",")]
+)
+def test_sniff_delimiter(header: str, delimiter: str) -> None:
+    assert delimited.sniff_delimiter(header) == delimiter
+
+
+def test_header_strips_bom_and_spaces() -> None:
+    assert delimited.parse_header(b"\xef\xbb\xbf E-Mail , Name\r\n", ",") == ["E-Mail", "Name"]
+
+
+def _lines_via_ranges(data: bytes, block: int, target: int) -> tuple[list[int], list[str]]:
+    blocks = [data[i : i + block] for i in range(0, len(data), block)]
+    lines: list[int] = []
+    emails: list[str] = []
+    for start, end, first_line in delimited.plan_ranges(iter(blocks), target):
+        parsed = delimited.parse_range(data[start:end], first_line, ",", 2, WANTED, has_header=start == 0)
+        lines += parsed.table.column("_line").to_pylist()
+        emails += parsed.table.column("email").to_pylist()
+    return lines, emails
+
+
+@pytest.mark.parametrize(("block", "target"), [(7, 10), (13, 40), (64, 64), (1000, 1)])
+def test_ranges_together_equal_the_whole_file(block: int, target: int) -> None:
+    rng = np.random.default_rng(1)
+    rows = [b"email,name"]
+    for i in range(60):
+        name = b'"Multi\nLine ' + str(i).encode() + b'"' if rng.random() < 0.2 else b"N" + str(i).encode()
+        rows.append(b"e" + str(i).encode() + b"@x.com," + name)
+        if rng.random() < 0.1:
+            rows.append(b"")
+    data = b"\n".join(rows) + b"\n"
+    whole = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    lines, emails = _lines_via_ranges(data, block, target)
+    assert lines == whole.table.column("_line").to_pylist()
+    assert emails == [f"e{i}@x.com" for i in range(60)]

@@ -1,0 +1,84 @@
+"""Evidence rules on a real bundle: strong fields, two independent groups, posting cap."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipelines import sketch
+from transforms import bundle, hashing
+from transforms.prepare import hash_batch, normalize_batch
+from transforms.probe import probe_batch
+from transforms.read import LINE, SOURCE
+
+CUSTOMERS = b"""customer_id,email,phone,first_name,last_name,street,city,postcode,country
+c1,alice@x.com,+447911123456,Alice,Smith,1 High Street,London,SW1A 1AA,GB
+c2,bob@x.com,+447911123457,John,Smith,2 High Street,London,SW1A 1AB,GB
+c3,carol@x.com,+447911123458,John,Smith,9 Other Road,Leeds,LS1 1AA,GB
+"""
+DUMP = {
+    "email": ["ALICE@x.com", None, None, None, "alice@x.com", "nobody@x.com"],
+    "name": [None, "Smith, John", "John Smith", None, None, "Nobody Here"],
+    "street": [None, None, "2 High Street", None, None, None],
+    "city": [None, None, None, "London", None, None],
+    "phone": [None, None, None, None, "07911 123458", None],
+}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[bundle.LoadedBundle, hashing.Key]:
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "customers.csv").write_bytes(CUSTOMERS)
+    key_path = folder / "k.key"
+    key_path.write_text("11" * 32)
+    sketch.run(
+        ["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key_path)]
+    )
+    key = hashing.load_key(str(key_path))
+    return bundle.load(str(folder / "bundle"), key.fingerprint), key
+
+
+def _probe(loaded, cap: int = 50):  # type: ignore[no-untyped-def]
+    index, key = loaded
+    n = len(DUMP["email"])
+    raw = {k: pa.array(v, pa.string()) for k, v in DUMP.items()}
+    raw[SOURCE] = pa.array(["dump.csv"] * n)
+    raw[LINE] = pa.array(range(2, n + 2), pa.int64())
+    batch = hash_batch(normalize_batch(pa.RecordBatch.from_pydict(raw), "GB"), key)
+    return probe_batch(index, batch, cap)
+
+
+def _candidates(result) -> list[tuple[int, str, list[str]]]:  # type: ignore[no-untyped-def]
+    t = result.candidates.to_pydict()
+    return sorted(zip(t["line"], t["customer_id"], t["matched_fields"], strict=True))
+
+
+def test_strong_field_or_two_groups_make_a_candidate(loaded) -> None:  # type: ignore[no-untyped-def]
+    result = _probe(loaded)
+    assert _candidates(result) == [
+        (2, "c1", ["email"]),
+        (4, "c2", ["name", "street"]),
+        (6, "c1", ["email"]),
+        (6, "c3", ["phone"]),
+    ]
+    records = result.stats["records"]
+    assert records["candidates"] == 3
+    assert records["cooccurring"] == 1
+    # row 3 (a common name alone) links to customers but is no candidate; row 5 (a city) links no one
+    assert records["matched_any"] == 4
+    assert result.stats["fields"]["email"] == {"values": 3, "matched": 2}
+    assert result.stats["fields"]["city"] == {"values": 1, "matched": 1}
+
+
+def test_values_shared_by_more_than_the_cap_link_no_one(loaded) -> None:  # type: ignore[no-untyped-def]
+    result = _probe(loaded, cap=1)
+    assert _candidates(result) == [(2, "c1", ["email"]), (6, "c1", ["email"]), (6, "c3", ["phone"])]
+    assert result.stats["records"]["cooccurring"] == 0
+    assert result.stats["fields"]["name"] == {"values": 3, "matched": 2}
+
+
+def test_score_is_the_share_of_the_rows_fields_that_agree(loaded) -> None:  # type: ignore[no-untyped-def]
+    candidates = _probe(loaded).candidates.to_pydict()
+    scores = dict(zip(candidates["line"], candidates["score"], strict=True))
+    assert scores[2] == 1.0
+    assert scores[4] == 1.0

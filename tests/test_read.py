@@ -1,0 +1,111 @@
+"""Reading inputs: launch-time checks, and ReadRecords in a real pipeline with exact accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.combiners import SumStatsFn
+from transforms.errors import InputError
+from transforms.read import ReadRecords, inspect_file, inspect_inputs
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"   \n\n", "is empty"),
+        (b"E-Mail,Name\n", "header but no rows"),
+        (b"E-Mail,Name\r\n\r\n", "header but no rows"),
+        (b"foo,bar\n1,2\n", "no column is recognised"),
+    ],
+)
+def test_bad_inputs_stop_with_one_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "dump.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as err:
+        inspect_file(str(path), {})
+    assert str(path) in str(err.value)
+
+
+def test_missing_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        inspect_inputs([str(tmp_path / "nope.csv")], {}, "--dump")
+
+
+def test_glob_expands_sorted(tmp_path: Path) -> None:
+    for name in ("b.csv", "a.csv"):
+        (tmp_path / name).write_bytes(b"email\nx@y.com\n")
+    specs = inspect_inputs([str(tmp_path / "*.csv")], {}, "--dump")
+    assert [Path(s.path).name for s in specs] == ["a.csv", "b.csv"]
+
+
+def test_mapping_from_synonyms_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"E-Mail;Handy;Vorname;Nachname;Kundennummer\nx@y.com;1;A;B;7\n")
+    spec = inspect_file(str(path), {"id:account": "Kundennummer"})
+    assert spec.delimiter == ";"
+    assert spec.field_columns() == {
+        "email": "E-Mail",
+        "phone": "Handy",
+        "first_name": "Vorname",
+        "last_name": "Nachname",
+        "id:account": "Kundennummer",
+    }
+
+
+def test_override_naming_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"email\nx@y.com\n")
+    with pytest.raises(InputError, match="'Mail' given for email is not in the header"):
+        inspect_file(str(path), {"email": "Mail"})
+
+
+def test_read_records_accounts_for_every_row(tmp_path: Path, test_pipeline) -> None:  # type: ignore[no-untyped-def]
+    lines = [b"email,name"]
+    expected = []
+    for i in range(1, 101):
+        if i % 17 == 0:
+            lines.append(b"ragged")
+        else:
+            lines.append(f"u{i}@x.com,N{i}".encode())
+            expected.append((f"u{i}@x.com", i + 1))
+    path = tmp_path / "dump.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    specs = inspect_inputs([str(path)], {}, "--dump")
+    with test_pipeline() as p:
+        read = p | ReadRecords(specs, range_bytes=64, batch_rows=7)
+        rows = read.records | "Rows" >> beam.FlatMap(
+            lambda b: list(zip(b.column("email").to_pylist(), b.column("_line").to_pylist(), strict=True))
+        )
+        dead = read.dead | "Dead" >> beam.FlatMap(lambda t: t.column("line").to_pylist())
+        stats = read.stats | "Sum" >> beam.CombineGlobally(SumStatsFn())
+        assert_that(rows, equal_to(expected), label="rows")
+        assert_that(dead, equal_to([17 * k + 1 for k in range(1, 6)]), label="dead")
+        assert_that(
+            stats,
+            equal_to(
+                [{"inputs": {str(path): {"rows_read": 101, "rows_parsed": 95, "rows_dead_lettered": 5, "headers": 1}}}]
+            ),
+            label="stats",
+        )
+
+
+def test_parquet_input(tmp_path: Path, test_pipeline) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "customers.parquet"
+    pq.write_table(
+        pa.table({"email": [f"u{i}@x.com" for i in range(10)], "score": list(range(10))}), path, row_group_size=3
+    )
+    specs = inspect_inputs([str(path)], {}, "--customers")
+    assert specs[0].format == "parquet"
+    with test_pipeline() as p:
+        read = p | ReadRecords(specs)
+        rows = read.records | beam.FlatMap(
+            lambda b: list(zip(b.column("email").to_pylist(), b.column("_line").to_pylist(), strict=True))
+        )
+        assert_that(rows, equal_to([(f"u{i}@x.com", i + 1) for i in range(10)]))
