@@ -84,7 +84,8 @@ LOCALES = (
         ("gmail.com", "hotmail.es", "yahoo.es"),
     ),
 )
-PHONE_STRIDE = 7919  # coprime with 10^6: distinct ids below 10^6 get distinct phone suffixes
+PHONE_STRIDE = 7919  # coprime with 10^6: distinct ids within a block of 10^6 get distinct suffixes
+PHONE_BLOCKS = 8  # the digit before the suffix (2..9) counts blocks of 10^6 ids
 DUMP_HEADERS = {
     "email": "E-Mail",
     "name": "Full Name",
@@ -108,6 +109,13 @@ def _join(*parts: pa.Array | str, sep: str = "") -> pa.Array:
 
 def _digits(rng: np.random.Generator, n: int, width: int) -> pa.Array:
     return pc.utf8_lpad(pa.array(rng.integers(0, 10**width, n).astype(str)), width, "0")
+
+
+def _phone_numbers(locale: Locale, ids: np.ndarray) -> pa.Array:
+    """National numbers unique for the first 8·10^6 ids: prefix, block digit, 6-digit suffix."""
+    suffix = pc.utf8_lpad(pa.array(((ids * PHONE_STRIDE) % 10**6).astype(str)), 6, "0")
+    block = pa.array((2 + (ids // 10**6) % PHONE_BLOCKS).astype(str))
+    return _join(locale.mobile_prefix[:-1], block, suffix)
 
 
 def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
@@ -134,8 +142,7 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
         street = _pick(rng, pa.array(locale.streets), rng.integers(0, len(locale.streets), m))
         columns["customer_id"].append(_join("C", pc.utf8_lpad(pa.array(rows.astype(str)), 8, "0")))
         columns["email"].append(_join(ascii_first, ".", ascii_last, pa.array(rows.astype(str)), "@", domain))
-        suffix = pc.utf8_lpad(pa.array(((rows * PHONE_STRIDE) % 10**6).astype(str)), 6, "0")
-        columns["phone"].append(_join("+", locale.calling_code, locale.mobile_prefix, suffix))
+        columns["phone"].append(_join("+", locale.calling_code, _phone_numbers(locale, rows)))
         columns["first_name"].append(first)
         columns["last_name"].append(last)
         columns["street"].append(_join(number, " ", street) if locale.number_first else _join(street, " ", number))
