@@ -141,9 +141,8 @@ def duckdb_baseline(args: argparse.Namespace) -> None:
         )
     )
     matched = dict(con.execute(BASELINE_MATCHED).fetchall())
-    (pairs,) = con.execute(
-        BASELINE_COPY.format(cap=POSTING_CAP, target=_sql_string(folder / "matches.parquet"))
-    ).fetchone()
+    copied = con.execute(BASELINE_COPY.format(cap=POSTING_CAP, target=_sql_string(folder / "matches.parquet")))
+    [(pairs,)] = copied.fetchall()  # COPY returns one row: the number of rows written
     (folder / "counts.json").write_text(json.dumps({"matched": matched, "pairs": pairs}))
 
 
@@ -235,7 +234,7 @@ def main() -> None:
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
     match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *(workers if args.workers > 1 else [])]
     steps.append(measure("match", match_cmd, args.rows, logs))
-    baseline = measure("duckdb baseline", [*self_cmd, "--step", "duckdb"], args.rows, logs)
+    baseline = measure("duckdb", [*self_cmd, "--step", "duckdb"], args.rows, logs)
     steps.append(baseline)
 
     report = json.loads((run / "report.json").read_text())

@@ -119,7 +119,7 @@ def _phone_numbers(locale: Locale, ids: np.ndarray) -> pa.Array:
 
 
 def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
-    """``n`` customers over several locales; ids, emails and (below 10^6 ids) phones unique."""
+    """``n`` customers over several locales; ids, emails and (for the first 8·10^6 ids) phones unique."""
     rng = np.random.default_rng(seed)
     locale_of = rng.integers(0, len(LOCALES), n)
     columns: dict[str, list[pa.Array]] = {
@@ -149,7 +149,7 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
         columns["city"].append(_pick(rng, pa.array(locale.cities), rng.integers(0, len(locale.cities), m)))
         columns["postcode"].append(_digits(rng, m, 5))
         columns["country"].append(pa.array(np.full(m, locale.country)))
-    table = pa.table({k: pa.concat_arrays(v) for k, v in columns.items()})
+    table = pa.table({k: pa.concat_arrays(v) if v else pa.array([], pa.string()) for k, v in columns.items()})
     return table.sort_by("customer_id")
 
 
