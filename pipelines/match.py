@@ -9,7 +9,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import common
+from pipelines import common, inputs
 from transforms import __version__, bundle, hashing, storage
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
@@ -18,7 +18,7 @@ from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.probe import CANDIDATE_SCHEMA, POSTING_CAP, ProbeFn
 from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
-from transforms.report import REPORT, build_report
+from transforms.report import REPORT, build_report, check_inputs
 
 RUN_FORMAT = "dumpmatch-run"
 MANIFEST = "manifest.json"
@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="dump files or globs (CSV with a header, or Parquet), local or gs://",
+        help="dump files or globs, local or gs://: CSV/TSV, JSON lines or array, combo list, MySQL or "
+        "PostgreSQL dump, Parquet; .gz/.bz2/.zst/.zip",
     )
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write, local or gs://")
     parser.add_argument(
@@ -48,12 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--columns", metavar="MAP", help='map fields to dump headers, e.g. email=Mail,name="Full Name",id:order=Order'
-    )
-    parser.add_argument(
-        "--format",
-        default="auto",
-        choices=["auto", "csv", "parquet"],
-        help="input format (default: detected from content)",
     )
     parser.add_argument(
         "--default-region", metavar="CC", help="phone region for numbers without a country code (default: the bundle's)"
@@ -71,6 +66,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Matches the dump and returns the report."""
     p = common.parser("dumpmatch match", __doc__ or "", EPILOG)
     add_arguments(p)
+    inputs.add_arguments(p)
     args, beam_args = p.parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch match")
     if args.output_shards < 1 or args.posting_cap < 1:
@@ -81,7 +77,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     bundle.check_key(args.bundle, manifest, key.fingerprint)
     if not manifest["fields"]:
         raise InputError(f"bundle {args.bundle} holds no fields: sketch a customer base with data first")
-    specs = inspect_inputs(args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format)
+    specs = inspect_inputs(
+        args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format, inputs.limits(args), args.table
+    )
     region = args.default_region or manifest.get("default_region")
     for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER):
         storage.delete_tree(storage.join(args.out, stale))
@@ -137,7 +135,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             beam.pvalue.AsList(candidate_files),
             beam.pvalue.AsList(dead_files),
         )
-    return storage.read_json(storage.join(args.out, REPORT))
+    report = storage.read_json(storage.join(args.out, REPORT))
+    check_inputs(report["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
+    return report
 
 
 def _write_report(
@@ -180,7 +180,7 @@ def _write_manifest(
         "format_version": 1,
         "tool_version": __version__,
         "bundle": {"path": bundle_path, "key_fingerprint": bundle_manifest["key_fingerprint"]},
-        "inputs": [{"path": s.path, "size": s.size, "format": s.format} for s in specs],
+        "inputs": [{"path": s.label, "size": s.size, "format": s.format} for s in specs],
         "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
         "rows": report["rows"],
         "outputs": outputs,

@@ -9,7 +9,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import common
+from pipelines import common, inputs
 from transforms import __version__, bundle, hashing, sketches, storage
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
@@ -17,7 +17,7 @@ from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
-from transforms.report import input_entries, total_rows
+from transforms.report import check_inputs, input_entries, total_rows
 from transforms.sample import dominant_region, estimate_rows
 
 BLOOM_FPR = 0.001
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="customer base files or globs (CSV with a header, or Parquet), local or gs://",
+        help="customer base files or globs, local or gs://: any format match reads (CSV, Parquet, ...)",
     )
     parser.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write, local or gs://")
     parser.add_argument(
@@ -68,11 +68,19 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Builds the bundle and returns its manifest."""
     p = common.parser("dumpmatch sketch", __doc__ or "", EPILOG)
     add_arguments(p)
+    inputs.add_arguments(p)
     args, beam_args = p.parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch sketch")
     key_path = hashing.resolve_key_path(args.key_file)
     key = hashing.load_key(key_path)
-    specs = inspect_inputs(args.customers, parse_mapping(args.customer_columns, "--customer-columns"), "--customers")
+    specs = inspect_inputs(
+        args.customers,
+        parse_mapping(args.customer_columns, "--customer-columns"),
+        "--customers",
+        args.format,
+        inputs.limits(args),
+        args.table,
+    )
     region = args.default_region or dominant_region(specs)
     capacity = sum(estimate_rows(spec) for spec in specs)
     storage.delete_tree(storage.join(args.out, bundle.MANIFEST))
@@ -104,7 +112,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsList(dead_files),
             )
         )
-    return bundle.read_manifest(args.out)
+    manifest = bundle.read_manifest(args.out)
+    check_inputs(manifest["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
+    return manifest
 
 
 def _write_manifest(
@@ -136,7 +146,7 @@ def _write_manifest(
         },
         "fields": dict(sorted(numbers.items())),
         "customers": total_rows(entries),
-        "inputs": [{k: e[k] for k in ("path", "size", "format", "columns")} for e in entries],
+        "inputs": entries,
         "dead_letter_files": [storage.basename(f) for f in sorted(dead_files)],
     }
     storage.write_json(storage.join(out, bundle.MANIFEST), manifest)

@@ -23,11 +23,18 @@ def _one(fn, value):  # type: ignore[no-untyped-def]
         ("j.o.h.n@gmail.com", "john@gmail.com"),
         ("john.smith+tag@example.com", "john.smith+tag@example.com"),
         ("ｊｏｈｎ@example.com", "john@example.com"),  # full-width (NFKC)
+        ("<john@example.com>", "john@example.com"),
+        ("mailto:John@Example.com", "john@example.com"),
+        ("'john@example.com'", "john@example.com"),
+        ("John <john@example.com>", None),  # ambiguous: which part is the address is not ours to guess
         ("not-an-email", None),
         ("a@b", None),
         ("two@@example.com", None),
         ("+x@gmail.com", None),
         ("NULL", None),
+        ("\\N", None),
+        ("N/A", None),
+        ("-", None),
         ("", None),
         (None, None),
     ],

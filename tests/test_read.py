@@ -48,8 +48,8 @@ def test_glob_expands_sorted(tmp_path: Path) -> None:
 def test_mapping_from_synonyms_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_bytes(b"E-Mail;Handy;Vorname;Nachname;Kundennummer\nx@y.com;1;A;B;7\n")
-    spec = inspect_file(str(path), {"id:account": "Kundennummer"})
-    assert spec.delimiter == ";"
+    (spec,) = inspect_file(str(path), {"id:account": "Kundennummer"})
+    assert spec.layout.delimiter == ";"
     assert spec.field_columns() == {
         "email": "E-Mail",
         "phone": "Handy",

@@ -178,25 +178,36 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def plan_ranges(blocks: Iterator[bytes], target_bytes: int) -> Iterator[tuple[int, int, int]]:
-    """Cuts a stream into (start, end, first_line) ranges of about ``target_bytes`` at record ends."""
-    start, line, offset, parity, pending_newlines = 0, 1, 0, 0, 0
+def iter_chunks(blocks: Iterator[bytes], target_bytes: int, quoted: bool) -> Iterator[tuple[bytes, int]]:
+    """Regroups a byte stream into (chunk, first_line) pieces of about ``target_bytes`` that end
+    at record ends: newlines outside double quotes when ``quoted`` (CSV), any newline otherwise."""
+    buffer, line = b"", 1
     for block in blocks:
-        arr = np.frombuffer(block, dtype=np.uint8)
-        quotes = np.flatnonzero(arr == QUOTE)
-        newlines = np.flatnonzero(arr == NEWLINE)
-        block_end = offset + len(block)
-        terminators = newlines[((np.searchsorted(quotes, newlines) + parity) & 1) == 0]
-        if block_end - start >= target_bytes and terminators.size:
-            cut = int(terminators[-1])
-            before = int(np.searchsorted(newlines, cut, side="right"))
-            yield start, offset + cut + 1, line
-            line += pending_newlines + before
-            start = offset + cut + 1
-            pending_newlines = newlines.size - before
-        else:
-            pending_newlines += newlines.size
-        parity = (parity + quotes.size) & 1
-        offset = block_end
-    if start < offset:
-        yield start, offset, line
+        buffer += block
+        if len(buffer) < target_bytes:
+            continue
+        cut = _last_record_end(buffer, quoted)
+        if cut:
+            yield buffer[:cut], line
+            line += buffer.count(b"\n", 0, cut)
+            buffer = buffer[cut:]
+    if buffer:
+        yield buffer, line
+
+
+def _last_record_end(buffer: bytes, quoted: bool) -> int:
+    """Offset just past the last record terminator in a buffer that starts at a record start."""
+    if not quoted:
+        return buffer.rfind(b"\n") + 1
+    arr = np.frombuffer(buffer, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == NEWLINE)
+    terminators = newlines[(np.searchsorted(np.flatnonzero(arr == QUOTE), newlines) & 1) == 0]
+    return int(terminators[-1]) + 1 if terminators.size else 0
+
+
+def plan_ranges(blocks: Iterator[bytes], target_bytes: int, quoted: bool = True) -> Iterator[tuple[int, int, int]]:
+    """Cuts a stream into (start, end, first_line) ranges of about ``target_bytes`` at record ends."""
+    start = 0
+    for chunk, line in iter_chunks(blocks, target_bytes, quoted):
+        yield start, start + len(chunk), line
+        start += len(chunk)

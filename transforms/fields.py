@@ -105,7 +105,10 @@ def map_columns(headers: list[str], overrides: dict[str, str], source: str) -> d
         mapping[field] = header
     taken = set(mapping.values())
     for header in headers:
-        guess = _HEADER_TO_FIELD.get(fold_header(header))
+        # Flattened JSON names ("contact.E-Mail") are matched by their last part too.
+        guess = _HEADER_TO_FIELD.get(fold_header(header)) or _HEADER_TO_FIELD.get(
+            fold_header(header.rsplit(".", 1)[-1])
+        )
         if guess and guess not in mapping and header not in taken:
             mapping[guess] = header
             taken.add(header)

@@ -17,6 +17,7 @@ import pycountry
 
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
 _EMAIL = r"^(?P<local>[^@\s]+)@(?P<domain>[^@\s]+\.[^@\s]+)$"
+_WRAPPED = r"^(?:mailto:)?[<\"'(\[\s]*([^<>\"'()\[\]\s]+)[>\"')\]\s]*$"
 _GMAIL_DOMAINS = ["gmail.com", "googlemail.com"]
 _TITLES = r"\b(mr|mrs|ms|miss|mx|dr|prof|sir|herr|frau|mme|mlle|sr|sra|srta)\b"
 _PUNCT = r"[^\p{L}\p{N}\s]+"
@@ -42,8 +43,12 @@ def clean(values: pa.Array) -> pa.Array:
 
 
 def email(values: pa.Array) -> pa.Array:
-    """Lowercased address with gmail dots and +tags removed; invalid → null."""
-    parts = pc.extract_regex(pc.utf8_lower(clean(values)), _EMAIL)
+    """Lowercased address with gmail dots and +tags removed; invalid → null.
+
+    Wrappers dumps put around an address ("<a@b.com>", "mailto:a@b.com", quotes) are removed.
+    """
+    text = pc.replace_substring_regex(pc.utf8_lower(clean(values)), _WRAPPED, r"\1")
+    parts = pc.extract_regex(text, _EMAIL)
     local, domain = pc.struct_field(parts, "local"), pc.struct_field(parts, "domain")
     gmail = pc.is_in(domain, value_set=pa.array(_GMAIL_DOMAINS))
     gmail_local = pc.replace_substring(pc.replace_substring_regex(local, r"\+.*$", ""), ".", "")

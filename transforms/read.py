@@ -1,15 +1,20 @@
 """Reading customer bases and dumps into Arrow record batches, with row accounting.
 
-``inspect_inputs`` runs at launch (one clear error per bad file before any work);
-``ReadRecords`` plans line-aligned byte ranges per file, reshuffles them so a
-runner can spread one large file over workers, and parses each range.
+``inspect_inputs`` runs at launch: format, compression, encoding and column mapping
+of every input, so a bad file stops the run with one line before any work.
+``ReadRecords`` turns inputs into tasks — record-aligned byte ranges for plain
+splittable text, Parquet row groups, or one whole-input stream for compressed,
+zipped, UTF-16 and single-document formats — reshuffles them so a runner can
+spread one large file over workers, and parses each task.
 """
 
 from __future__ import annotations
 
-import io
+import zipfile
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import apache_beam as beam
 import numpy as np
@@ -18,35 +23,61 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import delimited, storage
+from transforms import decode, delimited, formats, storage
 from transforms.errors import InputError
 from transforms.fields import map_columns
+from transforms.sniff import sniff_fields
 
 SAMPLE_BYTES = 1 << 20
 BLOCK_BYTES = 4 << 20
 RANGE_BYTES = 16 << 20
 BATCH_ROWS = 65536
+WHOLE = -1  # RangeTask.end for a task that streams its whole input
 SOURCE = "_source"
 LINE = "_line"
 DEAD_LETTER_SCHEMA = pa.schema(
     [("source_file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())]
 )
-_COMPRESSED = (".gz", ".bz2", ".zst", ".zip", ".xz", ".7z", ".rar")
+DEFAULT_LIMITS = decode.Limits(max_ratio=1000.0, max_bytes=1 << 40)
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input file as inspected at launch: format, layout and column mapping."""
+    """One input as inspected at launch: where it is, how it is encoded, how it maps."""
 
     path: str
     size: int
-    format: str  # "csv" or "parquet"
-    delimiter: str
-    columns: tuple[str, ...]
+    format: str
+    layout: formats.Layout
     mapping: tuple[tuple[str, int], ...]  # (field, column position)
+    compression: str = "none"
+    member: str | None = None  # zip member
+    encoding: str = "utf-8"
+    bare_cr: bool = False
+    limits: decode.Limits = DEFAULT_LIMITS
+
+    @property
+    def label(self) -> str:
+        """The name rows of this input carry as ``source_file``."""
+        return f"{self.path}!{self.member}" if self.member else self.path
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.layout.columns
+
+    @property
+    def splittable(self) -> bool:
+        """Whether byte ranges of the raw file can be parsed independently."""
+        return (
+            self.format != "parquet"
+            and self.compression == "none"
+            and formats.FORMATS[self.format].splittable
+            and decode.byte_splittable(self.encoding)
+            and not self.bare_cr
+        )
 
     def field_columns(self) -> dict[str, str]:
-        return {field: self.columns[i] for field, i in self.mapping}
+        return {name: self.columns[i] for name, i in self.mapping}
 
 
 def expand_paths(patterns: list[str], option: str) -> list[str]:
@@ -60,57 +91,157 @@ def expand_paths(patterns: list[str], option: str) -> list[str]:
     return paths
 
 
-def inspect_inputs(patterns: list[str], overrides: dict[str, str], option: str, fmt: str = "auto") -> list[InputSpec]:
+def inspect_inputs(
+    patterns: list[str],
+    overrides: dict[str, str],
+    option: str,
+    fmt: str = "auto",
+    limits: decode.Limits = DEFAULT_LIMITS,
+    table: str | None = None,
+) -> list[InputSpec]:
     """Inspects every input at launch so bad files fail before the pipeline starts."""
-    return [inspect_file(path, overrides, fmt) for path in expand_paths(patterns, option)]
+    return [
+        spec for path in expand_paths(patterns, option) for spec in inspect_file(path, overrides, fmt, limits, table)
+    ]
 
 
-def inspect_file(path: str, overrides: dict[str, str], fmt: str = "auto") -> InputSpec:
+def inspect_file(
+    path: str,
+    overrides: dict[str, str],
+    fmt: str = "auto",
+    limits: decode.Limits = DEFAULT_LIMITS,
+    table: str | None = None,
+) -> list[InputSpec]:
+    """One spec per readable input in the file (a zip archive gives one per member)."""
     size = storage.size(path)
-    if path.lower().endswith(_COMPRESSED):
-        raise InputError(f"{path}: compressed inputs are not supported yet: decompress it first")
     with storage.open_raw(path) as handle:
-        head = handle.read(4)
+        head = handle.read(8)
         handle.seek(0)
-        if fmt == "parquet" or (fmt == "auto" and head == b"PAR1"):
-            return _inspect_parquet(path, size, handle, overrides)
-        sample = handle.read(SAMPLE_BYTES)
-    if not sample.strip():
-        raise InputError(f"{path} is empty: there is nothing to read")
-    record = delimited.first_record(sample) or (sample if len(sample) == size else None)
-    if record is None:
-        raise InputError(f"{path}: no line ending in the first {SAMPLE_BYTES} bytes: is this a delimited text file?")
-    delimiter = delimited.sniff_delimiter(record.removeprefix(delimited.UTF8_BOM).decode("utf-8", "replace"))
-    columns = delimited.parse_header(record, delimiter)
-    if len(sample) == size and len(delimited.find_records(sample, 1).starts) < 2:
-        raise InputError(f"{path} has a header but no rows: there is nothing to read")
-    return _spec(path, size, "csv", delimiter, columns, overrides)
+        if fmt == "parquet" or (fmt == "auto" and head.startswith(b"PAR1")):
+            return [_inspect_parquet(path, size, handle, overrides)]
+        compression = decode.detect_compression(head)
+        if compression == "zip":
+            return _inspect_zip(path, handle, overrides, fmt, limits, table)
+        sample = _sample(path, handle, compression, limits)
+    return [_inspect_text(path, size, compression, None, sample, overrides, fmt, limits, table)]
 
 
-def _inspect_parquet(path: str, size: int, handle: io.RawIOBase, overrides: dict[str, str]) -> InputSpec:
+def _sample(path: str, handle: BinaryIO, compression: str, limits: decode.Limits) -> bytes:
+    if compression == "none":
+        return handle.read(SAMPLE_BYTES)
+    sample = b""
+    try:
+        for block in decode.decompress(handle, compression, limits):
+            sample += block
+            if len(sample) >= SAMPLE_BYTES:
+                break
+    except decode.Incomplete as err:
+        if not sample:
+            raise InputError(f"{path}: {err}: nothing in it could be read") from None
+    return sample[:SAMPLE_BYTES]
+
+
+def _inspect_zip(
+    path: str, handle: BinaryIO, overrides: dict[str, str], fmt: str, limits: decode.Limits, table: str | None
+) -> list[InputSpec]:
+    try:
+        archive = zipfile.ZipFile(handle)
+    except zipfile.BadZipFile as err:
+        raise InputError(f"{path}: zip archive is cut off or corrupt ({err}): nothing in it can be listed") from None
+    specs = []
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
+            raise InputError(f"{path}: zip member {name!r} has an unsafe path; refusing the archive")
+        try:
+            limits.check(info.compress_size, info.file_size)
+        except decode.Incomplete as err:
+            raise InputError(f"{path}: zip member {name!r}: {err}") from None
+        try:
+            with archive.open(info) as member:
+                sample = member.read(SAMPLE_BYTES)
+        except (zipfile.BadZipFile, EOFError, zlib.error, OSError):
+            sample = b""
+        specs.append(_inspect_text(path, info.compress_size, "zip", name, sample, overrides, fmt, limits, table))
+    if not specs:
+        raise InputError(f"{path}: zip archive holds no files")
+    return specs
+
+
+def _inspect_text(
+    path: str,
+    size: int,
+    compression: str,
+    member: str | None,
+    sample: bytes,
+    overrides: dict[str, str],
+    fmt: str,
+    limits: decode.Limits,
+    table: str | None,
+) -> InputSpec:
+    label = f"{path}!{member}" if member else path
+    if not sample.strip(b" \t\r\n\x00"):
+        raise InputError(f"{label} is empty: there is nothing to read")
+    encoding = decode.detect_encoding(sample)
+    bare_cr = decode.has_bare_cr(sample)
+    text = b"".join(decode.transcode(iter([sample]), encoding, bare_cr)).removeprefix(delimited.UTF8_BOM)
+    name = formats.detect(text) if fmt == "auto" else fmt
+    layout = formats.layout(name, text, table)
+    mapping = map_columns(list(layout.columns), overrides, label)
+    whole = compression == "none" and len(sample) < SAMPLE_BYTES
+    if name == "csv" and not _known(mapping):
+        layout, mapping = _headerless(text, layout, overrides, label)
+    if name == "csv" and layout.has_header and whole and len(delimited.find_records(text, 1).starts) < 2:
+        raise InputError(f"{label} has a header but no rows: there is nothing to read")
+    if not _known(mapping):
+        raise InputError(
+            f"{label}: no column is recognised as a field (columns: {list(layout.columns)[:20]}); "
+            "name them with --columns email=<column>,phone=<column>,..."
+        )
+    positions = tuple(sorted((f, layout.columns.index(col)) for f, col in mapping.items()))
+    return InputSpec(path, size, name, layout, positions, compression, member, encoding, bare_cr, limits)
+
+
+def _known(mapping: dict[str, str]) -> bool:
+    return bool(set(mapping) - {"customer_id"})
+
+
+def _headerless(
+    text: bytes, layout: formats.Layout, overrides: dict[str, str], label: str
+) -> tuple[formats.Layout, dict[str, str]]:
+    """No header names a field: if the first row is data, name columns column1.. and sniff values."""
+    columns = tuple(f"column{i + 1}" for i in range(len(layout.columns)))
+    bare = formats.Layout(columns, delimiter=layout.delimiter, has_header=False)
+    end = formats.complete_end(text)
+    parsed = delimited.parse_range(
+        text[:end], 1, bare.delimiter, len(columns), {c: i for i, c in enumerate(columns)}, has_header=False
+    )
+    sniffed = sniff_fields(parsed.table.drop_columns([LINE]))
+    if not sniffed:
+        return layout, {}
+    return bare, {**sniffed, **map_columns(list(columns), overrides, label)}
+
+
+def _inspect_parquet(path: str, size: int, handle: Any, overrides: dict[str, str]) -> InputSpec:
     try:
         meta = pq.ParquetFile(handle).metadata
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"{path}: not a readable Parquet file ({err})") from None
     if meta.num_rows == 0:
         raise InputError(f"{path} has no rows: there is nothing to read")
-    return _spec(path, size, "parquet", "", list(meta.schema.to_arrow_schema().names), overrides)
-
-
-def _spec(path: str, size: int, fmt: str, delimiter: str, columns: list[str], overrides: dict[str, str]) -> InputSpec:
-    mapping = map_columns(columns, overrides, path)
-    if not mapping or set(mapping) == {"customer_id"}:
-        raise InputError(
-            f"{path}: no column is recognised as a field (header: {columns}); "
-            "name them with --columns email=<Header>,phone=<Header>,..."
-        )
-    positions = tuple(sorted((field, columns.index(col)) for field, col in mapping.items()))
-    return InputSpec(path, size, fmt, delimiter, tuple(columns), positions)
+    columns = tuple(meta.schema.to_arrow_schema().names)
+    mapping = map_columns(list(columns), overrides, path)
+    if not _known(mapping):
+        raise InputError(f"{path}: no column is recognised as a field (columns: {list(columns)[:20]}); use --columns")
+    positions = tuple(sorted((f, columns.index(col)) for f, col in mapping.items()))
+    return InputSpec(path, size, "parquet", formats.Layout(columns, has_header=False), positions)
 
 
 @dataclass(frozen=True)
 class RangeTask:
-    """A piece of one input: a byte range (text) or a row group (Parquet)."""
+    """A piece of one input: a byte range, a Parquet row group, or the whole stream (end == WHOLE)."""
 
     spec: InputSpec
     start: int
@@ -118,93 +249,157 @@ class RangeTask:
     first_line: int
 
 
-class PlanRangesFn(beam.DoFn):
-    """Cuts each input into record-aligned ranges; one sequential scan finds line numbers."""
+def sample_text(spec: InputSpec) -> bytes:
+    """The first ~SAMPLE_BYTES of an input as UTF-8, the way the reader will see them."""
+    text = b""
+    with storage.open_raw(spec.path) as handle:
+        for block in _stream_blocks(spec, handle, _Status()):
+            text += block
+            if len(text) >= SAMPLE_BYTES:
+                break
+    return text.removeprefix(delimited.UTF8_BOM)
+
+
+class PlanTasksFn(beam.DoFn):
+    """Cuts splittable inputs into record-aligned ranges; one sequential scan finds line numbers."""
 
     def __init__(self, range_bytes: int) -> None:
         self._range_bytes = range_bytes
 
     def process(self, spec: InputSpec) -> Iterator[RangeTask]:
-        with storage.open_raw(spec.path) as handle:
-            if spec.format == "parquet":
+        if spec.format == "parquet":
+            with storage.open_raw(spec.path) as handle:
                 meta = pq.ParquetFile(handle).metadata
-                first = 1
-                for group in range(meta.num_row_groups):
-                    yield RangeTask(spec, group, group + 1, first)
-                    first += meta.row_group(group).num_rows
-                return
-            blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-            for start, end, line in delimited.plan_ranges(blocks, self._range_bytes):
-                yield RangeTask(spec, start, end, line)
+            first = 1
+            for group in range(meta.num_row_groups):
+                yield RangeTask(spec, group, group + 1, first)
+                first += meta.row_group(group).num_rows
+        elif not spec.splittable:
+            yield RangeTask(spec, 0, WHOLE, 1)
+        else:
+            quoted = formats.FORMATS[spec.format].quoted
+            with storage.open_raw(spec.path) as handle:
+                blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
+                for start, end, line in delimited.plan_ranges(blocks, self._range_bytes, quoted):
+                    yield RangeTask(spec, start, end, line)
 
 
-class ParseRangeFn(beam.DoFn):
-    """Parses one range into record batches; bad records go to the ``dead`` output."""
+@dataclass
+class _Status:
+    """How a streamed input ended: complete, or why not."""
+
+    reasons: list[str] = field(default_factory=list)
+
+
+def _guarded(blocks: Iterator[bytes], status: _Status) -> Iterator[bytes]:
+    """Ends the stream at a fault instead of raising, so rows before the cut are still parsed."""
+    try:
+        yield from blocks
+    except decode.Incomplete as err:
+        status.reasons.append(str(err))
+    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+        status.reasons.append(f"zip member is cut off or corrupt: {err}")
+
+
+def _stream_blocks(spec: InputSpec, handle: BinaryIO, status: _Status) -> Iterator[bytes]:
+    """Decoded UTF-8 blocks of a whole input: decompressed, transcoded, line ends fixed."""
+    if spec.compression == "zip":
+        archive = zipfile.ZipFile(handle)
+        member = archive.open(spec.member or "")
+        raw = _counted(iter(lambda: member.read(BLOCK_BYTES), b""), spec)
+    elif spec.compression != "none":
+        raw = decode.decompress(handle, spec.compression, spec.limits)
+    else:
+        raw = iter(lambda: handle.read(BLOCK_BYTES), b"")
+    return decode.transcode(_guarded(raw, status), spec.encoding, spec.bare_cr)
+
+
+def _counted(blocks: Iterator[bytes], spec: InputSpec) -> Iterator[bytes]:
+    """Bomb limits for zip members, whose inflater zipfile runs for us."""
+    produced = 0
+    for block in blocks:
+        produced += len(block)
+        spec.limits.check(spec.size, produced)
+        yield block
+
+
+class ParseTaskFn(beam.DoFn):
+    """Parses one task into record batches; bad records go to the ``dead`` output."""
 
     DEAD = "dead"
     STATS = "stats"
 
-    def __init__(self, batch_rows: int) -> None:
+    def __init__(self, batch_rows: int, range_bytes: int) -> None:
         self._batch_rows = batch_rows
+        self._range_bytes = range_bytes
         self._read = Metrics.counter("dumpmatch", "rows_read")
         self._parsed = Metrics.counter("dumpmatch", "rows_parsed")
         self._dead = Metrics.counter("dumpmatch", "rows_dead_lettered")
 
-    def process(self, task: RangeTask) -> Iterator:
+    def process(self, task: RangeTask) -> Iterator[Any]:
         spec = task.spec
-        wanted = {field: i for field, i in spec.mapping}
+        wanted = dict(spec.mapping)
         if spec.format == "parquet":
-            parsed = _read_row_group(task, wanted)
-        else:
-            with storage.open_raw(spec.path) as handle:
+            yield from self._emit(spec, _read_row_group(task, wanted))
+            return
+        fmt = formats.FORMATS[spec.format]
+        with storage.open_raw(spec.path) as handle:
+            if task.end != WHOLE:
                 handle.seek(task.start)
-                data = handle.read(task.end - task.start)
-            parsed = delimited.parse_range(
-                data, task.first_line, spec.delimiter, len(spec.columns), wanted, has_header=task.start == 0
-            )
+                data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
+                yield from self._emit(spec, fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0))
+                return
+            status = _Status()
+            target = self._range_bytes if fmt.splittable else 1 << 62
+            first = True
+            for chunk, line in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
+                yield from self._emit(
+                    spec,
+                    fmt.parse(
+                        chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first
+                    ),
+                )
+                first = False
+            if status.reasons:
+                yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: {"incomplete": status.reasons}}})
+
+    def _emit(self, spec: InputSpec, parsed: delimited.ParsedRange) -> Iterator[Any]:
         table = parsed.table
         self._read.inc(parsed.read)
         self._parsed.inc(table.num_rows)
         self._dead.inc(len(parsed.dead))
-        yield beam.pvalue.TaggedOutput(
-            self.STATS,
-            {
-                "inputs": {
-                    spec.path: {
-                        "rows_read": parsed.read,
-                        "rows_parsed": table.num_rows,
-                        "rows_dead_lettered": len(parsed.dead),
-                        "headers": parsed.headers,
-                    }
-                }
-            },
-        )
+        counts = {
+            "rows_read": parsed.read,
+            "rows_parsed": table.num_rows,
+            "rows_dead_lettered": len(parsed.dead),
+            "headers": parsed.headers,
+        }
+        yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: counts}})
         if parsed.dead:
-            yield beam.pvalue.TaggedOutput(self.DEAD, _dead_table(spec.path, parsed.dead))
-        source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), pa.array([spec.path]))
-        table = table.append_column(SOURCE, source)
-        yield from table.to_batches(max_chunksize=self._batch_rows)
+            yield beam.pvalue.TaggedOutput(self.DEAD, _dead_table(spec.label, parsed.dead))
+        source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), pa.array([spec.label]))
+        yield from table.append_column(SOURCE, source).to_batches(max_chunksize=self._batch_rows)
 
 
 def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.ParsedRange:
     spec = task.spec
     with storage.open_raw(spec.path) as handle:
         group = pq.ParquetFile(handle).read_row_group(task.start, columns=[spec.columns[i] for i in wanted.values()])
-    columns = {field: group.column(spec.columns[i]).cast(pa.string()) for field, i in wanted.items()}
+    columns = {name: group.column(spec.columns[i]).cast(pa.string()) for name, i in wanted.items()}
     lines = pa.array(np.arange(task.first_line, task.first_line + group.num_rows), pa.int64())
     return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows)
 
 
-def _dead_table(path: str, dead: list[tuple[int, str, str]]) -> pa.Table:
+def _dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:
     lines, reasons, raws = zip(*dead, strict=True)
     return pa.table(
-        {"source_file": [path] * len(dead), "line": list(lines), "reason": list(reasons), "raw": list(raws)},
+        {"source_file": [label] * len(dead), "line": list(lines), "reason": list(reasons), "raw": list(raws)},
         schema=DEAD_LETTER_SCHEMA,
     )
 
 
 class ReadRecords(beam.PTransform):
-    """Inputs → record batches (``main``), dead-letter tables (``dead``), accounting (``stats``)."""
+    """Inputs → record batches (``records``), dead-letter tables (``dead``), accounting (``stats``)."""
 
     def __init__(self, specs: list[InputSpec], range_bytes: int = RANGE_BYTES, batch_rows: int = BATCH_ROWS) -> None:
         super().__init__()
@@ -216,10 +411,10 @@ class ReadRecords(beam.PTransform):
         return (
             pbegin
             | "Inputs" >> beam.Create(self._specs)
-            | "PlanRanges" >> beam.ParDo(PlanRangesFn(self._range_bytes))
+            | "PlanTasks" >> beam.ParDo(PlanTasksFn(self._range_bytes))
             | "Spread" >> beam.Reshuffle()
             | "Parse"
-            >> beam.ParDo(ParseRangeFn(self._batch_rows)).with_outputs(
-                ParseRangeFn.DEAD, ParseRangeFn.STATS, main="records"
+            >> beam.ParDo(ParseTaskFn(self._batch_rows, self._range_bytes)).with_outputs(
+                ParseTaskFn.DEAD, ParseTaskFn.STATS, main="records"
             )
         )

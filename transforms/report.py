@@ -7,6 +7,7 @@ from typing import Any
 from datasketch import HyperLogLogPlusPlus, MinHash
 
 from transforms import bundle, sketches, storage
+from transforms.errors import InputError
 from transforms.read import InputSpec
 
 REPORT = "report.json"
@@ -29,25 +30,48 @@ def _accounting(counts: dict[str, int], where: str) -> dict[str, int]:
 
 
 def input_entries(specs: list[InputSpec], stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per input: format, layout, mapping and its own checked accounting."""
+    """Per input: format, encoding, compression, mapping, completeness and its own checked accounting."""
     entries = []
     for spec in specs:
-        counts = stats.get("inputs", {}).get(spec.path, {})
-        rows = _accounting(counts, spec.path)
+        counts = stats.get("inputs", {}).get(spec.label, {})
+        rows = _accounting(counts, spec.label)
+        reasons = counts.get("incomplete", [])
         entries.append(
             {
-                "path": spec.path,
+                "path": spec.label,
                 "size": spec.size,
                 "format": spec.format,
-                "delimiter": spec.delimiter or None,
+                "encoding": spec.encoding if spec.format != "parquet" else None,
+                "compression": spec.compression,
+                "delimiter": spec.layout.delimiter if spec.format == "csv" else None,
+                "header": spec.layout.has_header if spec.format == "csv" else None,
                 "columns": spec.field_columns(),
                 "rows_read": rows["read"],
                 "rows_parsed": rows["parsed"],
                 "rows_dead_lettered": rows["dead_lettered"],
                 "headers": rows["headers"],
+                "complete": not reasons,
+                "incomplete_reason": "; ".join(reasons) or None,
             }
         )
     return entries
+
+
+def check_inputs(entries: list[dict[str, Any]], allow_truncated: bool, max_dead_fraction: float) -> None:
+    """A short read or a mostly-garbage input must not pass as a result: stop with the reason."""
+    for entry in entries:
+        if not entry["complete"] and not allow_truncated:
+            raise InputError(
+                f"{entry['path']} is incomplete ({entry['incomplete_reason']}): results cover only the rows "
+                "before the fault; rerun with --allow-truncated to accept that"
+            )
+        read = entry["rows_read"] - entry["headers"]
+        if read and entry["rows_dead_lettered"] > max_dead_fraction * read:
+            share = entry["rows_dead_lettered"] / read
+            raise InputError(
+                f"{entry['path']}: {share:.0%} of rows could not be parsed (see dead_letter/); check --format and "
+                f"--columns, or raise --max-dead-letter-fraction (now {max_dead_fraction:g}) to accept"
+            )
 
 
 def total_rows(entries: list[dict[str, Any]]) -> dict[str, int]:

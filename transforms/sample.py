@@ -7,10 +7,11 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms import delimited, normalize, storage
-from transforms.read import SAMPLE_BYTES, InputSpec
+from transforms import formats, normalize, storage
+from transforms.read import InputSpec, sample_text
 
 SAMPLE_ROWS = 10000
+ASSUMED_COMPRESSION_RATIO = 5  # for row estimates of compressed inputs (Bloom sizing only)
 
 
 def sample_column(spec: InputSpec, field: str) -> list[str | None]:
@@ -18,16 +19,14 @@ def sample_column(spec: InputSpec, field: str) -> list[str | None]:
     position = dict(spec.mapping).get(field)
     if position is None:
         return []
-    with storage.open_raw(spec.path) as handle:
-        if spec.format == "parquet":
-            reader = pq.ParquetFile(handle)
-            column = reader.read_row_group(0, columns=[spec.columns[position]]).column(0)
-            return [None if v is None else str(v) for v in column.to_pylist()[:SAMPLE_ROWS]]
-        data = handle.read(SAMPLE_BYTES)
-    records = delimited.find_records(data, 1)
-    complete = len(records.starts) - (0 if len(data) < SAMPLE_BYTES else 1)
-    end = int(records.ends[complete - 1]) if complete > 0 else 0
-    parsed = delimited.parse_range(data[:end], 1, spec.delimiter, len(spec.columns), {field: position}, has_header=True)
+    if spec.format == "parquet":
+        with storage.open_raw(spec.path) as handle:
+            column = pq.ParquetFile(handle).read_row_group(0, columns=[spec.columns[position]]).column(0)
+        return [None if v is None else str(v) for v in column.to_pylist()[:SAMPLE_ROWS]]
+    text = sample_text(spec)
+    parsed = formats.FORMATS[spec.format].parse(
+        text[: formats.complete_end(text)], 1, spec.layout, {field: position}, True
+    )
     return parsed.table.column(field).to_pylist()[:SAMPLE_ROWS]
 
 
@@ -41,13 +40,11 @@ def dominant_region(specs: list[InputSpec]) -> str | None:
 
 
 def estimate_rows(spec: InputSpec) -> int:
-    """Rows in an input: exact for Parquet, from the sample's mean record size for text."""
-    with storage.open_raw(spec.path) as handle:
-        if spec.format == "parquet":
+    """Rows in an input: exact for Parquet, from the sample's mean record size otherwise."""
+    if spec.format == "parquet":
+        with storage.open_raw(spec.path) as handle:
             return pq.ParquetFile(handle).metadata.num_rows
-        data = handle.read(SAMPLE_BYTES)
-    records = delimited.find_records(data, 1)
-    if len(data) >= spec.size:
-        return len(records.starts)
-    mean = len(data) / max(len(records.starts), 1)
-    return int(spec.size / mean) + 1
+    text = sample_text(spec)
+    lines = max(text.count(b"\n"), 1)
+    total = spec.size * (1 if spec.compression == "none" else ASSUMED_COMPRESSION_RATIO)
+    return max(lines, int(total / max(len(text), 1) * lines) + 1)

@@ -1,0 +1,138 @@
+"""The dump formats we read: detection order, and one parse signature for all of them.
+
+Each format module is pure (bytes in, ``ParsedRange`` out); this registry adapts them so
+the readers in ``read.py`` need no per-format code.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import combo, delimited, jsonlines, sqldump
+
+Parse = Callable[[bytes, int, "Layout", dict[str, int], bool], delimited.ParsedRange]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a parser needs to know about one input beyond its bytes."""
+
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    has_header: bool = True
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    splittable: bool  # a range may start at any record end found by scanning
+    quoted: bool  # record ends depend on double-quote parity (CSV)
+    parse: Parse
+
+
+def _csv(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool) -> delimited.ParsedRange:
+    parsed = delimited.parse_range(
+        data, first_line, layout.delimiter, len(layout.columns), wanted, has_header=layout.has_header and at_start
+    )
+    return _repeated_headers_to_dead(parsed, layout, wanted) if layout.has_header else parsed
+
+
+def _repeated_headers_to_dead(
+    parsed: delimited.ParsedRange, layout: Layout, wanted: dict[str, int]
+) -> delimited.ParsedRange:
+    """Concatenated exports repeat their header mid-file: that is not a person."""
+    table = parsed.table
+    if not wanted or table.num_rows == 0:
+        return parsed
+    repeated = np.ones(table.num_rows, dtype=bool)
+    for name, i in wanted.items():
+        repeated &= pc.fill_null(pc.equal(table.column(name), layout.columns[i]), False).to_numpy()
+    if not repeated.any():
+        return parsed
+    lines = table.column("_line").to_numpy()[repeated].tolist()
+    raw = layout.delimiter.join(layout.columns)
+    dead = parsed.dead + [(line, "repeated header", raw) for line in lines]
+    return delimited.ParsedRange(table.filter(pa.array(~repeated)), sorted(dead), parsed.read, parsed.headers)
+
+
+def _lines(parse: Callable[[bytes, int, list[str], dict[str, int]], delimited.ParsedRange]) -> Parse:
+    def adapted(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool) -> delimited.ParsedRange:
+        return parse(data, first_line, list(layout.columns), wanted)
+
+    return adapted
+
+
+def _sql(parse: Callable[..., delimited.ParsedRange]) -> Parse:
+    def adapted(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool) -> delimited.ParsedRange:
+        return parse(data, first_line, list(layout.columns), wanted, layout.table)
+
+    return adapted
+
+
+FORMATS = {
+    "csv": Format("csv", splittable=True, quoted=True, parse=_csv),
+    "jsonl": Format("jsonl", splittable=jsonlines.SPLITTABLE, quoted=False, parse=_lines(jsonlines.parse)),
+    "json": Format("json", splittable=jsonlines.SPLITTABLE_ARRAY, quoted=False, parse=_lines(jsonlines.parse_array)),
+    "combo": Format("combo", splittable=combo.SPLITTABLE, quoted=False, parse=_lines(combo.parse)),
+    "mysql": Format("mysql", splittable=False, quoted=False, parse=_sql(sqldump.parse_mysql)),
+    "pgdump": Format("pgdump", splittable=False, quoted=False, parse=_sql(sqldump.parse_pgdump)),
+}
+TABLE_SNIFF_LINES = 20
+FORMAT_NAMES = ("auto", "csv", "jsonl", "json", "combo", "mysql", "pgdump", "parquet")
+
+
+def detect(sample: bytes) -> str:
+    """Format from content; the first detector that accepts the sample wins, CSV last."""
+    for name, accepts in (
+        ("mysql", sqldump.detect_mysql),
+        ("pgdump", sqldump.detect_pgdump),
+        ("json", jsonlines.detect_array),
+        ("jsonl", jsonlines.detect),
+    ):
+        if accepts(sample):
+            return name
+    return "combo" if combo.detect(sample) and not _table_like(sample) else "csv"
+
+
+def _table_like(sample: bytes) -> bool:
+    """Lines of three or more columns, the same number on each: a header-less CSV, not a combo list."""
+    lines = sample[: complete_end(sample)].decode("utf-8", "replace").splitlines()[:TABLE_SNIFF_LINES]
+    if not lines:
+        return False
+    delimiter = delimited.sniff_delimiter(lines[0])
+    widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+    return len(widths) == 1 and widths.pop() >= 3
+
+
+def layout(name: str, sample: bytes, table: str | None) -> Layout:
+    """Columns (and CSV delimiter/header) found in a UTF-8 sample of an input."""
+    if name == "csv":
+        return _csv_layout(sample)
+    if name in ("mysql", "pgdump"):
+        # Chosen once here and passed to every parse, so all tasks read the same table.
+        tables = (sqldump.tables_mysql if name == "mysql" else sqldump.tables_pgdump)(sample)
+        chosen = table or (max(tables, key=lambda t: tables[t]) if tables else None)
+        columns = (sqldump.columns_mysql if name == "mysql" else sqldump.columns_pgdump)(sample, chosen)
+        return Layout(tuple(columns), table=chosen)
+    columns_of = {"jsonl": jsonlines.columns, "json": jsonlines.columns_array, "combo": combo.columns}[name]
+    return Layout(tuple(columns_of(sample)), has_header=False)
+
+
+def complete_end(sample: bytes) -> int:
+    """End of the last complete line of a sample (a sample may stop mid-record)."""
+    return sample.rfind(b"\n") + 1 or len(sample)
+
+
+def _csv_layout(sample: bytes) -> Layout:
+    record = delimited.first_record(sample) or sample
+    text = record.removeprefix(delimited.UTF8_BOM).decode("utf-8", "replace")
+    delimiter = delimited.sniff_delimiter(text)
+    header = delimited.parse_header(record, delimiter)
+    return Layout(tuple(header), delimiter=delimiter)
