@@ -11,16 +11,17 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from tests.siphash_reference import siphash24 as reference_siphash
 from transforms import hashing
 from transforms.errors import InputError
 
 MATERIAL = bytes(range(32))
 # Computed once from the definition below and frozen: a change here breaks every bundle.
 VECTORS = [
-    ("email", "john@example.com", 0xD0B2E35FA3DC1FEA),
-    ("email", "", 0x4FC069A1300B62E6),
-    ("email", "ünïcode@exämple.de", 0x2F1427C0766E8F85),
-    ("phone", "john@example.com", 0x449F236BA5DFFEB4),
+    ("email", "john@example.com", 0xB20263899CDCD40C),
+    ("email", "", 0x9FE3A7DB136E0E55),
+    ("email", "ünïcode@exämple.de", 0x1811EA37E4B4F249),
+    ("phone", "john@example.com", 0x250618D63662D625),
 ]
 FINGERPRINT = "c160080b073548a4aaba8ea057268509"
 
@@ -28,8 +29,8 @@ FINGERPRINT = "c160080b073548a4aaba8ea057268509"
 def _definition(field: str, value: str) -> int:
     """The documented construction, written out independently of the module."""
     hash_key = hmac.new(MATERIAL, b"dumpmatch/v1/hash", hashlib.sha256).digest()
-    digest = hashlib.blake2b(field.encode() + b"\x1f" + value.encode(), key=hash_key, digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    field_key = hmac.new(hash_key, b"dumpmatch/v1/field:" + field.encode(), hashlib.sha256).digest()[:16]
+    return reference_siphash(field_key, value.encode())
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), VECTORS)

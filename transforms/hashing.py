@@ -1,9 +1,9 @@
 """Keyed hashing: every normalized value becomes H(key, field, value).
 
-The PRF is keyed BLAKE2b truncated to 64 bits (little-endian uint64). The key
-file's bytes are never used directly: two labelled HMAC-SHA256 derivations give
-the hashing key and the fingerprint, so the fingerprint stored in a manifest
-reveals nothing about the hashing key.
+The PRF is SipHash-2-4 (64-bit output) under a per-field 128-bit key, computed over
+whole arrays (``siphash.py``). The key file's bytes are never used directly:
+labelled HMAC-SHA256 derivations give the hashing key, each field's SipHash key and
+the fingerprint, so the fingerprint stored in a manifest reveals nothing about them.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from transforms import siphash
 from transforms.errors import InputError
 from transforms.storage import read_bytes
 
 KEY_ENV = "DUMPMATCH_KEY_FILE"
 MIN_KEY_BYTES = 32
-DIGEST_BYTES = 8
 _HASH_LABEL = b"dumpmatch/v1/hash"
 _FINGERPRINT_LABEL = b"dumpmatch/v1/fingerprint"
-_FIELD_SEPARATOR = b"\x1f"
+_FIELD_LABEL = b"dumpmatch/v1/field:"
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,14 @@ def load_key(path: str) -> Key:
     return derive_key(parse_key_file(data))
 
 
+def field_key(key: Key, field: str) -> bytes:
+    """The field's own SipHash key: the same value under two fields gives unrelated digests."""
+    return hmac.new(key.hash_key, _FIELD_LABEL + field.encode("utf-8"), hashlib.sha256).digest()[: siphash.KEY_BYTES]
+
+
 def keyed_digests(key: Key, field: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Hashes a string array; returns (uint64 digests, valid mask). Nulls hash to 0, invalid."""
-    base = hashlib.blake2b(key=key.hash_key, digest_size=DIGEST_BYTES)
-    base.update(field.encode("utf-8") + _FIELD_SEPARATOR)
     valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    out = np.zeros(len(values), dtype="<u8")
-    present = values.filter(pa.array(valid)).to_pylist()
-    if present:
-        out[valid] = np.frombuffer(b"".join(_digest(base, v) for v in present), dtype="<u8")
-    return out.astype(np.uint64, copy=False), valid
-
-
-def _digest(base: hashlib.blake2b, value: str) -> bytes:
-    h = base.copy()
-    h.update(value.encode("utf-8"))
-    return h.digest()
+    digests = siphash.siphash24(field_key(key, field), values.cast(pa.string()))
+    digests[~valid] = 0
+    return digests, valid
