@@ -25,6 +25,7 @@ DEV = [
     "ruff>=0.6",
     "mypy>=1.10",
     "duckdb>=1.1",
+    "gcp-storage-emulator>=2026.7.19",
 ]
 
 setup(

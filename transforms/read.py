@@ -20,7 +20,6 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import decode, delimited, formats, storage
@@ -84,7 +83,7 @@ def expand_paths(patterns: list[str], option: str) -> list[str]:
     """Expands globs; a pattern that matches nothing stops the run."""
     paths: list[str] = []
     for pattern in patterns:
-        found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        found = [m.path for m in storage.match(pattern)]
         if not found:
             raise InputError(f"{option}: {pattern} does not exist: check the path")
         paths.extend(found)

@@ -1,16 +1,32 @@
-"""Every path goes through Beam FileSystems, so gs:// works like a local folder."""
+"""Every path goes through Beam FileSystems, so gs:// works like a local folder.
+
+Storage failures become what callers already handle: FileNotFoundError for a missing file, or
+a one-line InputError naming the path (emulator down, bucket missing, access refused).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
+from google.api_core.exceptions import GoogleAPICallError, NotFound
+from google.cloud.storage.exceptions import InvalidResponse
+
+from transforms import gcs
+from transforms.errors import InputError
+
+HTTP_NOT_FOUND = 404
+
+# Every process that touches a path imports this module, Beam workers too when they unpickle a DoFn.
+gcs.use_emulator_when_set()
 
 
 def join(base: str, *parts: str) -> str:
@@ -23,12 +39,22 @@ def basename(path: str) -> str:
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    with _named(path):
+        return FileSystems.exists(path)
+
+
+def match(pattern: str) -> list[FileMetadata]:
+    """Files matching a path or glob, sorted by path; a missing bucket matches nothing."""
+    try:
+        with _named(pattern):
+            return sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path)
+    except FileNotFoundError:
+        return []
 
 
 def size(path: str) -> int:
     """Size in bytes; FileNotFoundError when missing."""
-    matches = FileSystems.match([path])[0].metadata_list
+    matches = match(path)
     if not matches:
         raise FileNotFoundError(path)
     return matches[0].size_in_bytes
@@ -36,12 +62,13 @@ def size(path: str) -> int:
 
 def open_raw(path: str) -> Any:
     """Opens a file for reading without decompression (seekable for local and GCS)."""
-    try:
-        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    except OSError as err:
-        if not FileSystems.exists(path):
-            raise FileNotFoundError(path) from err
-        raise
+    with _named(path):
+        try:
+            return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except OSError as err:
+            if not FileSystems.exists(path):
+                raise FileNotFoundError(path) from err
+            raise
 
 
 def read_bytes(path: str) -> bytes:
@@ -51,8 +78,11 @@ def read_bytes(path: str) -> bytes:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Writes a whole file (Beam's local filesystem creates parent folders)."""
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(data)
+    try:
+        with _named(path), FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(data)
+    except FileNotFoundError:
+        raise _no_bucket(path) from None
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -76,6 +106,46 @@ def read_parquet(path: str) -> pa.Table:
 
 
 def delete_tree(path: str) -> None:
-    """Removes a folder and everything below it, if it exists."""
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
+    """Removes a file or a folder and everything below it, if there; a missing bucket stops the run.
+
+    On GCS a folder is only a name prefix (``exists`` is false for it), so its objects go by prefix.
+    """
+    try:
+        with _named(path):
+            if FileSystems.exists(path):
+                FileSystems.delete([path])
+            if FileSystems.get_scheme(path) == gcs.SCHEME:
+                FileSystems.delete([path.rstrip("/") + "/"])
+    except FileNotFoundError:
+        raise _no_bucket(path) from None
+
+
+def _no_bucket(path: str) -> InputError:
+    return InputError(f"{path}: its bucket does not exist: create it or fix the path")
+
+
+@contextlib.contextmanager
+def _named(path: str) -> Iterator[None]:
+    """Turns a storage failure into FileNotFoundError (missing) or a one-line InputError naming the path."""
+    try:
+        yield
+    except (BeamIOError, GoogleAPICallError, InvalidResponse, gcs.EmulatorUnreachable) as err:
+        cause = _innermost(err)
+        if _missing(cause):
+            raise FileNotFoundError(path) from None
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        raise InputError(f"{path}: {lines[0]}") from None
+
+
+def _innermost(err: BaseException) -> BaseException:
+    """The first underlying failure of a (possibly nested) BeamIOError."""
+    while isinstance(err, BeamIOError) and err.exception_details:
+        err = next(iter(err.exception_details.values()))
+    return err
+
+
+def _missing(err: BaseException) -> bool:
+    """A 404 from the JSON API (NotFound) or from an upload (InvalidResponse), or a missing local file."""
+    if isinstance(err, InvalidResponse):
+        return getattr(err.response, "status_code", None) == HTTP_NOT_FOUND
+    return isinstance(err, (NotFound, FileNotFoundError))
