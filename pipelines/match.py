@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.probe import CANDIDATE_SCHEMA, POSTING_CAP, ProbeFn
-from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
+from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
 from transforms.report import REPORT, build_report, check_inputs
 
 RUN_FORMAT = "dumpmatch-run"
@@ -81,9 +82,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format, inputs.limits(args), args.table
     )
     region = args.default_region or manifest.get("default_region")
-    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER):
+    stage = storage.join(args.out, storage.STAGING)
+    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
+    started = time.monotonic()
     with common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> ReadRecords(specs)
         probed = (
@@ -94,15 +97,15 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 ProbeFn.STATS, ProbeFn.DIGESTS, ProbeFn.MATCHED, main="candidates"
             )
         )
-        candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
-            storage.join(args.out, CANDIDATES),
+        _ = probed.candidates | "WriteCandidates" >> WriteTables(
+            storage.join(stage, CANDIDATES),
             CANDIDATES,
             CANDIDATE_SCHEMA,
             args.output_shards,
             ["source_file", "line", "customer_id"],
         )
-        dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
-            storage.join(args.out, DEAD_LETTER),
+        _ = read.dead | "WriteDeadLetters" >> WriteTables(
+            storage.join(stage, DEAD_LETTER),
             DEAD_LETTER,
             DEAD_LETTER_SCHEMA,
             args.output_shards,
@@ -112,30 +115,27 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         dump_hll = probed.digests | "DistinctDump" >> beam.CombinePerKey(HllCombineFn())
         matched_hll = probed.matched | "DistinctMatched" >> beam.CombinePerKey(HllCombineFn())
         dump_minhash = probed.digests | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
-        seed = pipeline | "Seed" >> beam.Create([None])
-        report_path = seed | "WriteReport" >> beam.Map(
-            _write_report,
-            args.out,
-            specs,
-            args.bundle,
-            manifest,
-            beam.pvalue.AsSingleton(stats),
-            beam.pvalue.AsDict(dump_hll),
-            beam.pvalue.AsDict(matched_hll),
-            beam.pvalue.AsDict(dump_minhash),
+        checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
+        _ = (
+            pipeline
+            | "Seed" >> beam.Create([None])
+            | "WriteReport"
+            >> beam.Map(
+                _write_report,
+                stage,
+                specs,
+                args.bundle,
+                manifest,
+                beam.pvalue.AsSingleton(stats),
+                beam.pvalue.AsDict(dump_hll),
+                beam.pvalue.AsDict(matched_hll),
+                beam.pvalue.AsDict(dump_minhash),
+                beam.pvalue.AsDict(checksums),
+            )
         )
-        seed | "WriteManifest" >> beam.Map(
-            _write_manifest,
-            args.out,
-            specs,
-            args.bundle,
-            manifest,
-            vars(args),
-            beam.pvalue.AsSingleton(report_path),
-            beam.pvalue.AsList(candidate_files),
-            beam.pvalue.AsList(dead_files),
-        )
+    outputs = storage.publish(stage, args.out)
     report = storage.read_json(storage.join(args.out, REPORT))
+    _write_manifest(args.out, manifest, vars(args), report, outputs, time.monotonic() - started)
     check_inputs(report["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
     return report
 
@@ -150,40 +150,31 @@ def _write_report(
     dump_hll: dict,
     matched_hll: dict,
     dump_minhash: dict,
-) -> str:
-    report = build_report(specs, stats, dump_hll, matched_hll, dump_minhash, bundle_path, manifest)
-    path = storage.join(out, REPORT)
-    storage.write_json(path, report)
-    return path
+    checksums: dict[str, str],
+) -> None:
+    report = build_report(specs, stats, dump_hll, matched_hll, dump_minhash, bundle_path, manifest, checksums)
+    storage.write_json(storage.join(out, REPORT), report)
 
 
 def _write_manifest(
-    _: None,
     out: str,
-    specs: list[InputSpec],
-    bundle_path: str,
     bundle_manifest: dict[str, Any],
     args: dict[str, Any],
-    report_path: str,
-    candidate_files: list[str],
-    dead_files: list[str],
+    report: dict[str, Any],
+    outputs: list[str],
+    seconds: float,
 ) -> None:
-    """Written last, after every output: a run folder without it did not finish."""
-    report = storage.read_json(report_path)
-    outputs = [REPORT] + [
-        f"{folder}/{storage.basename(f)}"
-        for folder, files in ((CANDIDATES, candidate_files), (DEAD_LETTER, dead_files))
-        for f in sorted(files)
-    ]
+    """Written last, after every output is in place: a run folder without it did not finish."""
     manifest = {
         "format": RUN_FORMAT,
         "format_version": 1,
         "tool_version": __version__,
-        "bundle": {"path": bundle_path, "key_fingerprint": bundle_manifest["key_fingerprint"]},
-        "inputs": [{"path": s.label, "size": s.size, "format": s.format} for s in specs],
+        "bundle": {"path": args["bundle"], "key_fingerprint": bundle_manifest["key_fingerprint"]},
+        "inputs": [{k: e[k] for k in ("path", "size", "sha256", "format", "complete")} for e in report["inputs"]],
         "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
         "rows": report["rows"],
-        "outputs": outputs,
+        "outputs": {rel: storage.sha256(storage.join(out, rel)) for rel in outputs},
+        "timings": {"seconds": round(seconds, 3)},
     }
     storage.write_json(storage.join(out, MANIFEST), manifest)
 

@@ -16,7 +16,7 @@ from transforms.combiners import SumStatsFn
 from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
-from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
+from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
 from transforms.report import check_inputs, input_entries, total_rows
 from transforms.sample import dominant_region, estimate_rows
 
@@ -83,26 +83,35 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     region = args.default_region or dominant_region(specs)
     capacity = sum(estimate_rows(spec) for spec in specs)
-    storage.delete_tree(storage.join(args.out, bundle.MANIFEST))
+    stage = storage.join(args.out, storage.STAGING)
+    for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
+        storage.delete_tree(storage.join(args.out, stale))
 
     with common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> ReadRecords(specs)
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
-        numbers = digests | "Build" >> BuildBundle(args.out, key.fingerprint, capacity, args.bloom_fpr)
+        numbers = digests | "Build" >> BuildBundle(stage, key.fingerprint, capacity, args.bloom_fpr)
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
         dead_files = (
             read.dead
             | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
             | "WriteDeadLetters"
-            >> WriteTables(args.out, "dead_letter", BUNDLE_DEAD_LETTER_SCHEMA, 1, ["source_file", "line"])
+            >> WriteTables(
+                storage.join(stage, bundle.DEAD_LETTER),
+                bundle.DEAD_LETTER,
+                BUNDLE_DEAD_LETTER_SCHEMA,
+                1,
+                ["source_file", "line"],
+            )
         )
-        (
+        checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
+        _ = (
             pipeline
             | "ManifestSeed" >> beam.Create([None])
             | "WriteManifest"
             >> beam.Map(
                 _write_manifest,
-                args.out,
+                stage,
                 specs,
                 key.fingerprint,
                 region,
@@ -110,8 +119,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsDict(numbers),
                 beam.pvalue.AsSingleton(stats),
                 beam.pvalue.AsList(dead_files),
+                beam.pvalue.AsDict(checksums),
             )
         )
+    storage.publish(stage, args.out, last=bundle.MANIFEST)
     manifest = bundle.read_manifest(args.out)
     check_inputs(manifest["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
     return manifest
@@ -127,9 +138,10 @@ def _write_manifest(
     numbers: dict[str, dict[str, Any]],
     stats: dict[str, Any],
     dead_files: list[str],
+    checksums: dict[str, str],
 ) -> None:
     """Written last: a bundle without a manifest did not finish."""
-    entries = input_entries(specs, stats)
+    entries = input_entries(specs, stats, checksums)
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
@@ -147,7 +159,7 @@ def _write_manifest(
         "fields": dict(sorted(numbers.items())),
         "customers": total_rows(entries),
         "inputs": entries,
-        "dead_letter_files": [storage.basename(f) for f in sorted(dead_files)],
+        "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
     }
     storage.write_json(storage.join(out, bundle.MANIFEST), manifest)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -91,7 +92,12 @@ def test_match_finds_every_genuine_row_and_accounts_for_all(world: dict, tmp_pat
     ]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["rows"] == rows
-    assert manifest["outputs"][0] == "report.json"
+    assert (
+        manifest["outputs"]["report.json"]
+        == hashlib.sha256((tmp_path / "run" / "report.json").read_bytes()).hexdigest()
+    )
+    assert manifest["inputs"][0]["sha256"] == hashlib.sha256(world["dump"].read_bytes()).hexdigest()
+    assert not (tmp_path / "run" / ".staging").exists()
     assert "key_file" not in manifest["options"]
 
 

@@ -417,3 +417,19 @@ class ReadRecords(beam.PTransform):
                 ParseTaskFn.DEAD, ParseTaskFn.STATS, main="records"
             )
         )
+
+
+class InputChecksums(beam.PTransform):
+    """(path, SHA-256) of every input file, read in parallel with the pipeline for the manifest."""
+
+    def __init__(self, specs: list[InputSpec]) -> None:
+        super().__init__()
+        self._paths = sorted({spec.path for spec in specs})
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._paths)
+            | "Spread" >> beam.Reshuffle()
+            | "Sha256" >> beam.Map(lambda path: (path, storage.sha256(path)))
+        )

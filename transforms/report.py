@@ -29,7 +29,9 @@ def _accounting(counts: dict[str, int], where: str) -> dict[str, int]:
     return rows
 
 
-def input_entries(specs: list[InputSpec], stats: dict[str, Any]) -> list[dict[str, Any]]:
+def input_entries(
+    specs: list[InputSpec], stats: dict[str, Any], checksums: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Per input: format, encoding, compression, mapping, completeness and its own checked accounting."""
     entries = []
     for spec in specs:
@@ -40,6 +42,7 @@ def input_entries(specs: list[InputSpec], stats: dict[str, Any]) -> list[dict[st
             {
                 "path": spec.label,
                 "size": spec.size,
+                "sha256": (checksums or {}).get(spec.path),
                 "format": spec.format,
                 "encoding": spec.encoding if spec.format != "parquet" else None,
                 "compression": spec.compression,
@@ -87,9 +90,10 @@ def build_report(
     dump_minhash: dict[str, MinHash],
     bundle_path: str,
     manifest: dict[str, Any],
+    checksums: dict[str, str],
 ) -> dict[str, Any]:
     """Assembles report.json; raises AccountingError if any row is unaccounted for."""
-    entries = input_entries(specs, stats)
+    entries = input_entries(specs, stats, checksums)
     columns: dict[str, str] = {}
     for entry in entries:
         for field, column in entry["columns"].items():

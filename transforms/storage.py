@@ -7,6 +7,7 @@ a one-line InputError naming the path (emulator down, bucket missing, access ref
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import posixpath
@@ -149,3 +150,33 @@ def _missing(err: BaseException) -> bool:
     if isinstance(err, InvalidResponse):
         return getattr(err.response, "status_code", None) == HTTP_NOT_FOUND
     return isinstance(err, (NotFound, FileNotFoundError))
+
+
+STAGING = ".staging"
+HASH_BLOCK = 1 << 22
+
+
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes as stored (compressed files are hashed compressed)."""
+    digest = hashlib.sha256()
+    with open_raw(path) as handle:
+        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def publish(stage: str, out: str, last: str | None = None) -> list[str]:
+    """Moves every file written under ``stage`` to the same place under ``out`` — the file named
+    ``last`` (a manifest) after all the others — and returns their paths relative to ``out``."""
+    prefix = stage.rstrip("/") + "/"
+    relative = sorted(m.path[len(prefix) :] for m in match(prefix + "**"))
+    batches = [[rel for rel in relative if rel != last], [rel for rel in relative if rel == last]]
+    with _named(out):
+        for folder in sorted({posixpath.dirname(join(out, rel)) for rel in relative}):
+            if not FileSystems.exists(folder):
+                FileSystems.mkdirs(folder)  # local folders; a no-op on GCS, which has none
+        for batch in batches:
+            if batch:
+                FileSystems.rename([prefix + rel for rel in batch], [join(out, rel) for rel in batch])
+    delete_tree(stage)
+    return relative
