@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 BENCH_ROWS ?= 1000000
 BENCH_CUSTOMERS ?= $(BENCH_ROWS)
 
-.PHONY: install demo test lint format typecheck bench clean
+.PHONY: install services demo test lint format typecheck bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,14 @@ $(STAMP): setup.py
 demo: install
 	$(VENV)/bin/dumpmatch demo --out demo-out
 
-test: install
+# The database tests start their own PostgreSQL server; its binaries come from Debian's package
+# (kept off PATH in /usr/lib/postgresql). Without root or apt the tests say so and skip.
+services:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } \
+	  || echo "make: could not install postgresql; the database tests will be skipped"
+
+test: install services
 	$(PY) -m pytest -q -n 2 tests
 
 lint: install

@@ -18,6 +18,8 @@ REQUIRES = [
     "google-cloud-storage>=2.18,<4",
     "phonenumbers>=8.13,<10",
     "pycountry>=24.6",
+    "psycopg[binary]>=3.2,<4",
+    "google-cloud-secret-manager>=2.20,<3",
 ]
 DEV = [
     "pytest>=8",

@@ -10,9 +10,10 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, sketches, storage
+from transforms import __version__, bundle, database, hashing, sketches, storage
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
+from transforms.errors import InputError
 from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
@@ -28,6 +29,8 @@ EPILOG = """example:
   dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
   dumpmatch sketch --customers 'export/*.parquet' --out gs://bucket/bundle \\
       --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
+  PGPASSWORD=... dumpmatch sketch --customers 'postgresql://reader@db:5432/shop?table=customers' \\
+      --out bundle/ --key-file dumpmatch.key --partitions 32
 """
 
 
@@ -62,6 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=BLOOM_FPR,
         help=f"target false-positive rate of each Bloom filter (default {BLOOM_FPR})",
     )
+    parser.add_argument(
+        "--partition-column",
+        metavar="COLUMN",
+        help="--customers postgresql://...: read in ranges of this column, ideally not personal data as a few "
+        "of its values bound the ranges (default: the primary key; none: one reader)",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=database.DEFAULT_PARTITIONS,
+        help=f"--customers postgresql://...: key ranges read in parallel (default {database.DEFAULT_PARTITIONS})",
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -73,22 +88,30 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     options = common.beam_options(beam_args, "dumpmatch sketch")
     key_path = hashing.resolve_key_path(args.key_file)
     key = hashing.load_key(key_path)
-    specs = inspect_inputs(
-        args.customers,
-        parse_mapping(args.customer_columns, "--customer-columns"),
-        "--customers",
-        args.format,
-        inputs.limits(args),
-        args.table,
-    )
-    region = args.default_region or dominant_region(specs)
-    capacity = sum(estimate_rows(spec) for spec in specs)
+    overrides = parse_mapping(args.customer_columns, "--customer-columns")
+    source: list[InputSpec] | database.DatabaseSpec
+    if any(database.is_database_uri(c) for c in args.customers):
+        if len(args.customers) > 1:
+            raise InputError("--customers: a database URI must be the only customer source")
+        source = database.inspect_database(args.customers[0], overrides, args.partition_column, args.partitions)
+        region = args.default_region or source.region
+        capacity = source.rows
+        reader: beam.PTransform = database.ReadDatabase(source)
+        files: list[InputSpec] = []
+    else:
+        source = files = inspect_inputs(
+            args.customers, overrides, "--customers", args.format, inputs.limits(args), args.table
+        )
+        region = args.default_region or dominant_region(files)
+        capacity = sum(estimate_rows(spec) for spec in files)
+        reader = ReadRecords(files)
     stage = storage.join(args.out, storage.STAGING)
     for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
-    with common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> ReadRecords(specs)
+    held = source if isinstance(source, database.DatabaseSpec) else None
+    with database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
+        read = pipeline | "Read" >> reader
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
         numbers = digests | "Build" >> BuildBundle(stage, key.fingerprint, capacity, args.bloom_fpr)
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
@@ -104,7 +127,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 ["source_file", "line"],
             )
         )
-        checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
+        checksums = pipeline | "InputChecksums" >> InputChecksums(files)
         _ = (
             pipeline
             | "ManifestSeed" >> beam.Create([None])
@@ -112,7 +135,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             >> beam.Map(
                 _write_manifest,
                 stage,
-                specs,
+                source,
                 key.fingerprint,
                 region,
                 {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity},
@@ -131,7 +154,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def _write_manifest(
     _: None,
     out: str,
-    specs: list[InputSpec],
+    source: list[InputSpec] | database.DatabaseSpec,
     fingerprint: str,
     region: str | None,
     parameters: dict[str, Any],
@@ -141,7 +164,10 @@ def _write_manifest(
     checksums: dict[str, str],
 ) -> None:
     """Written last: a bundle without a manifest did not finish."""
-    entries = input_entries(specs, stats, checksums)
+    if isinstance(source, database.DatabaseSpec):
+        entries = [database.manifest_entry(source, stats)]
+    else:
+        entries = input_entries(source, stats, checksums)
     manifest = {
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,

@@ -375,7 +375,7 @@ class ParseTaskFn(beam.DoFn):
         }
         yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: counts}})
         if parsed.dead:
-            yield beam.pvalue.TaggedOutput(self.DEAD, _dead_table(spec.label, parsed.dead))
+            yield beam.pvalue.TaggedOutput(self.DEAD, dead_table(spec.label, parsed.dead))
         source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), pa.array([spec.label]))
         yield from table.append_column(SOURCE, source).to_batches(max_chunksize=self._batch_rows)
 
@@ -389,7 +389,7 @@ def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.Parsed
     return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows)
 
 
-def _dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:
+def dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:
     lines, reasons, raws = zip(*dead, strict=True)
     return pa.table(
         {"source_file": [label] * len(dead), "line": list(lines), "reason": list(reasons), "raw": list(raws)},
