@@ -87,7 +87,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         storage.delete_tree(storage.join(args.out, stale))
 
     started = time.monotonic()
-    with common.make_pipeline(options) as pipeline:
+    with storage.cleaned_on_failure(stage), common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> ReadRecords(specs)
         probed = (
             read.records

@@ -110,7 +110,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         storage.delete_tree(storage.join(args.out, stale))
 
     held = source if isinstance(source, database.DatabaseSpec) else None
-    with database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
+    with storage.cleaned_on_failure(stage), database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> reader
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
         numbers = digests | "Build" >> BuildBundle(stage, key.fingerprint, capacity, args.bloom_fpr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from pipelines import match, sketch
 from tests.conftest import write_csv
-from transforms import synthetic
+from transforms import storage, synthetic
 
 KILL_WAIT_SECONDS = 60
 DUMP_ROWS = 100000
@@ -71,3 +72,23 @@ def test_worker_processes_give_the_same_bytes(world: dict, tmp_path: Path) -> No
         "dead_letter/dead_letter-00000-of-00001.parquet",
     ):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_a_failed_run_cleans_what_it_staged(tmp_path: Path) -> None:
+    stage = str(tmp_path / "run" / ".staging")
+    with pytest.raises(RuntimeError), storage.cleaned_on_failure(stage):
+        storage.write_bytes(storage.join(stage, "candidates", "part.parquet"), b"half")
+        raise RuntimeError("worker failed")
+    assert not Path(stage).exists()
+
+
+def test_a_run_failing_in_the_pipeline_leaves_no_manifest(world: dict, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    corrupt = tmp_path / "bundle"
+    shutil.copytree(world["folder"] / "bundle", corrupt)
+    (corrupt / "bloom" / "email.bin").write_bytes(b"not a sketch")
+    args = _args(world, out)
+    args[args.index("--bundle") + 1] = str(corrupt)
+    with pytest.raises(Exception, match="not a dumpmatch sketch"):
+        match.run(args)
+    assert not (out / ".staging").exists() and not (out / "manifest.json").exists()

@@ -165,6 +165,16 @@ def sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def cleaned_on_failure(stage: str) -> Iterator[str]:
+    """A failed run removes what it staged; a killed one leaves it for the next run to clear."""
+    try:
+        yield stage
+    except BaseException:
+        delete_tree(stage)
+        raise
+
+
 def publish(stage: str, out: str, last: str | None = None) -> list[str]:
     """Moves every file written under ``stage`` to the same place under ``out`` — the file named
     ``last`` (a manifest) after all the others — and returns their paths relative to ``out``."""
