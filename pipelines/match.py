@@ -11,13 +11,13 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, storage
+from transforms import __version__, bundle, hashing, storage, verdict
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
-from transforms.probe import CANDIDATE_SCHEMA, POSTING_CAP, ProbeFn
+from transforms.probe import CANDIDATE_SCHEMA, DUMP, POSTING_CAP, ProbeFn
 from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
 from transforms.report import REPORT, build_report, check_inputs
 
@@ -94,7 +94,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             | "Prepare" >> Prepare(key_path, region)
             | "Probe"
             >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap)).with_outputs(
-                ProbeFn.STATS, ProbeFn.DIGESTS, ProbeFn.MATCHED, main="candidates"
+                ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates"
             )
         )
         _ = probed.candidates | "WriteCandidates" >> WriteTables(
@@ -112,9 +112,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ["source_file", "line"],
         )
         stats = (read.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
-        dump_hll = probed.digests | "DistinctDump" >> beam.CombinePerKey(HllCombineFn())
-        matched_hll = probed.matched | "DistinctMatched" >> beam.CombinePerKey(HllCombineFn())
-        dump_minhash = probed.digests | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
+        distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
+        dump_minhash = (
+            probed.digests
+            | "DumpDigests" >> beam.Filter(lambda kv: kv[0][0] == DUMP)
+            | "ByField" >> beam.MapTuple(lambda key, digests: (key[1], digests))
+            | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
+        )
         checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
         _ = (
             pipeline
@@ -127,8 +131,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 args.bundle,
                 manifest,
                 beam.pvalue.AsSingleton(stats),
-                beam.pvalue.AsDict(dump_hll),
-                beam.pvalue.AsDict(matched_hll),
+                beam.pvalue.AsDict(distinct),
                 beam.pvalue.AsDict(dump_minhash),
                 beam.pvalue.AsDict(checksums),
             )
@@ -147,12 +150,12 @@ def _write_report(
     bundle_path: str,
     manifest: dict[str, Any],
     stats: dict[str, Any],
-    dump_hll: dict,
-    matched_hll: dict,
+    distinct: dict,
     dump_minhash: dict,
     checksums: dict[str, str],
 ) -> None:
-    report = build_report(specs, stats, dump_hll, matched_hll, dump_minhash, bundle_path, manifest, checksums)
+    report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums)
+    report["verdict"] = verdict.decide(report)
     storage.write_json(storage.join(out, REPORT), report)
 
 

@@ -66,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"target false-positive rate of each Bloom filter (default {BLOOM_FPR})",
     )
     parser.add_argument(
+        "--canaries",
+        metavar="FILE",
+        help="customer ids of planted honeytoken customers, one per line: a dump row linked to one is near-proof",
+    )
+    parser.add_argument(
         "--partition-column",
         metavar="COLUMN",
         help="--customers postgresql://...: read in ranges of this column, ideally not personal data as a few "
@@ -105,6 +110,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)
         reader = ReadRecords(files)
+    canaries = read_canaries(args.canaries)
     stage = storage.join(args.out, storage.STAGING)
     for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
@@ -139,6 +145,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 key.fingerprint,
                 region,
                 {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity},
+                canaries,
                 beam.pvalue.AsDict(numbers),
                 beam.pvalue.AsSingleton(stats),
                 beam.pvalue.AsList(dead_files),
@@ -151,6 +158,17 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return manifest
 
 
+def read_canaries(path: str | None) -> list[str]:
+    """Canary customer ids, one per line (blank lines and # comments skipped)."""
+    if not path:
+        return []
+    try:
+        text = storage.read_bytes(path).decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"--canaries: {path} does not exist: give a file of customer ids, one per line") from None
+    return sorted({line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")})
+
+
 def _write_manifest(
     _: None,
     out: str,
@@ -158,6 +176,7 @@ def _write_manifest(
     fingerprint: str,
     region: str | None,
     parameters: dict[str, Any],
+    canaries: list[str],
     numbers: dict[str, dict[str, Any]],
     stats: dict[str, Any],
     dead_files: list[str],
@@ -176,7 +195,7 @@ def _write_manifest(
         "default_region": region,
         "parameters": {
             **parameters,
-            "digest": "keyed BLAKE2b-64 over field 0x1f value; key = HMAC-SHA256(key file, label)",
+            "digest": "SipHash-2-4, per-field key HMAC-SHA256(HMAC-SHA256(key file, label), field)[:16]",
             "hll_p": sketches.HLL_P,
             "minhash_permutations": sketches.MINHASH_PERMUTATIONS,
             "minhash_seed": sketches.MINHASH_SEED,
@@ -184,6 +203,7 @@ def _write_manifest(
         },
         "fields": dict(sorted(numbers.items())),
         "customers": total_rows(entries),
+        "canaries": canaries,
         "inputs": entries,
         "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
     }

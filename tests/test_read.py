@@ -90,7 +90,14 @@ def test_read_records_accounts_for_every_row(tmp_path: Path, test_pipeline) -> N
         assert_that(
             stats,
             equal_to(
-                [{"inputs": {str(path): {"rows_read": 101, "rows_parsed": 95, "rows_dead_lettered": 5, "headers": 1}}}]
+                [
+                    {
+                        "inputs": {
+                            str(path): {"rows_read": 101, "rows_parsed": 95, "rows_dead_lettered": 5, "headers": 1}
+                        },
+                        "fields": {"email": {"raw": 95}, "name": {"raw": 95}},
+                    }
+                ]
             ),
             label="stats",
         )

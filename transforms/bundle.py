@@ -71,18 +71,18 @@ class FieldIndex:
     customers: np.ndarray
     bloom: sketches.Bloom
 
-    def lookup(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (found mask, position in ``self.digests``), Bloom first."""
-        candidate = self.bloom.contains(digests)
+    def lookup(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns (Bloom passed, found in the index, position in ``self.digests``)."""
+        passed = self.bloom.contains(digests)
         pos = np.zeros(digests.size, dtype=np.int64)
         found = np.zeros(digests.size, dtype=bool)
-        if self.digests.size and candidate.any():
-            idx = np.flatnonzero(candidate)
+        if self.digests.size and passed.any():
+            idx = np.flatnonzero(passed)
             p = np.minimum(np.searchsorted(self.digests, digests[idx]), self.digests.size - 1)
             hit = self.digests[p] == digests[idx]
             pos[idx[hit]] = p[hit]
             found[idx[hit]] = True
-        return found, pos
+        return passed, found, pos
 
 
 @dataclass
@@ -91,6 +91,7 @@ class LoadedBundle:
 
     fields: dict[str, FieldIndex]
     customer_ids: pa.Array
+    canaries: np.ndarray  # customer codes of planted canary customers
 
 
 def load(bundle: str, fingerprint: str) -> LoadedBundle:
@@ -121,4 +122,6 @@ def load(bundle: str, fingerprint: str) -> LoadedBundle:
             customers=field_codes.astype(np.int64),
             bloom=bloom,
         )
-    return LoadedBundle(fields, encoded.dictionary)
+    planted = pa.array(manifest.get("canaries", []), pa.string())
+    canary_codes = pc.index_in(planted, value_set=encoded.dictionary).drop_null().to_numpy()
+    return LoadedBundle(fields, encoded.dictionary, canary_codes.astype(np.int64))

@@ -30,16 +30,19 @@ CANDIDATE_SCHEMA = pa.schema(
         ("customer_id", pa.string()),
         ("matched_fields", pa.list_(pa.string())),
         ("score", pa.float64()),
+        ("canary", pa.bool_()),
     ]
 )
+
+
+DUMP, BLOOM, MATCHED = "dump", "bloom", "matched"  # which digests of a field a sketch input holds
 
 
 @dataclass
 class ProbeResult:
     candidates: pa.Table
     stats: dict[str, Any]
-    digests: dict[str, np.ndarray] = field(default_factory=dict)
-    matched: dict[str, np.ndarray] = field(default_factory=dict)
+    digests: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (DUMP|BLOOM|MATCHED, field)
 
 
 def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_cap: int) -> ProbeResult:
@@ -50,36 +53,57 @@ def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_
     field_stats: dict[str, dict[str, int]] = {}
     present_count = np.zeros(n, dtype=np.int64)
     pairs: list[tuple[np.ndarray, np.ndarray, int]] = []
+    weak_links: dict[str, np.ndarray] = {}
     result = ProbeResult(candidates=CANDIDATE_SCHEMA.empty_table(), stats={})
     for name in names:
         column = batch.column(name)
         valid = column.is_valid().to_numpy(zero_copy_only=False)
         digests = column.fill_null(0).to_numpy()
-        result.digests[name] = digests[valid]
-        found = np.zeros(n, dtype=bool)
+        result.digests[DUMP, name] = digests[valid]
+        found = passed = np.zeros(n, dtype=bool)
         if name in loaded.fields:
             present_count += valid
             index = loaded.fields[name]
-            found, pos = index.lookup(digests)
+            passed, found, pos = index.lookup(digests)
+            passed &= valid
             found &= valid
-            rows, customers = _postings(index, np.flatnonzero(found), pos, posting_cap)
+            rows, customers, per_row = _postings(index, np.flatnonzero(found), pos, posting_cap, n)
             pairs.append((rows, customers, 1 << linked.index(name)))
-        result.matched[name] = digests[found]
+            group = spec(name).group
+            if group is not None and not spec(name).strong:
+                weak_links[group] = np.maximum(weak_links.get(group, per_row), per_row)
+        result.digests[BLOOM, name] = digests[passed]
+        result.digests[MATCHED, name] = digests[found]
         field_stats[name] = {"values": int(valid.sum()), "matched": int(found.sum())}
     result.stats = {"fields": field_stats, **_link(loaded, batch, linked, pairs, present_count, result)}
+    result.stats["records"]["chance_cooccurring"] = chance_cooccurring(weak_links, len(loaded.customer_ids))
     return result
 
 
 def _postings(
-    index: bundle_mod.FieldIndex, rows: np.ndarray, pos: np.ndarray, cap: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Expands each found row into (row, customer) pairs, skipping values shared by > cap customers."""
+    index: bundle_mod.FieldIndex, rows: np.ndarray, pos: np.ndarray, cap: int, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expands each found row into (row, customer) pairs, skipping values shared by > cap customers;
+    also returns, per row of the batch, how many customers its value links to."""
     starts = index.offsets[pos[rows]]
     counts = index.offsets[pos[rows] + 1] - starts
     keep = counts <= cap
     rows, starts, counts = rows[keep], starts[keep], counts[keep]
     within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(rows, counts), index.customers[np.repeat(starts, counts) + within]
+    per_row = np.zeros(n, dtype=np.float64)
+    per_row[rows] = counts
+    return np.repeat(rows, counts), index.customers[np.repeat(starts, counts) + within], per_row
+
+
+def chance_cooccurring(links: dict[str, np.ndarray], customers: int) -> float:
+    """Rows expected to link two independent weak fields to one customer by coincidence: for a row
+    whose name fits a customers and whose street fits b, about a·b/N (values drawn independently)."""
+    groups = list(links.values())
+    total = 0.0
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            total += float(np.dot(first, second)) / max(customers, 1)
+    return total
 
 
 def _link(
@@ -113,6 +137,7 @@ def _link(
     is_candidate = ((masks & strong) != 0) | (groups >= 2)
     n_fields = np.bitwise_count(masks).astype(np.int64)
 
+    canary = np.isin(pair_customers, loaded.canaries)
     best = np.zeros(n, dtype=np.int64)
     np.maximum.at(best, pair_rows, np.where((masks & ~context) != 0, n_fields, 0))
     histogram = np.bincount(best, minlength=1)
@@ -124,7 +149,9 @@ def _link(
         pair_customers[is_candidate],
         masks[is_candidate],
         n_fields[is_candidate] / np.maximum(present_count[pair_rows[is_candidate]], 1),
+        canary[is_candidate],
     )
+    customers_per_row = np.bincount(pair_rows[is_candidate], minlength=n)
     return {
         "records": {
             "rows": n,
@@ -132,6 +159,9 @@ def _link(
             "candidates": int(np.unique(pair_rows[is_candidate]).size),
             "candidate_pairs": int(is_candidate.sum()),
             "cooccurring": int(np.unique(pair_rows[groups >= 2]).size),
+            "strong": int(np.unique(pair_rows[(masks & strong) != 0]).size),
+            "conflicting": int((customers_per_row >= 2).sum()),
+            "canary": int(np.unique(pair_rows[is_candidate & canary]).size),
         },
         "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
     }
@@ -145,6 +175,7 @@ def _candidate_table(
     customers: np.ndarray,
     masks: np.ndarray,
     scores: np.ndarray,
+    canary: np.ndarray,
 ) -> pa.Table:
     names_of = {int(m): sorted(name for i, name in enumerate(linked) if m & (1 << i)) for m in np.unique(masks)}
     source = batch.column(SOURCE).cast(pa.string()).take(pa.array(rows, pa.int64()))
@@ -155,6 +186,7 @@ def _candidate_table(
             "customer_id": loaded.customer_ids.take(pa.array(customers, pa.int64())),
             "matched_fields": pa.array([names_of[int(m)] for m in masks], pa.list_(pa.string())),
             "score": pa.array(np.round(scores, 4), pa.float64()),
+            "canary": pa.array(canary, pa.bool_()),
         },
         schema=CANDIDATE_SCHEMA,
     )
@@ -165,7 +197,6 @@ class ProbeFn(beam.DoFn):
 
     STATS = "stats"
     DIGESTS = "digests"
-    MATCHED = "matched"
 
     def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int) -> None:
         self._bundle_path = bundle_path
@@ -186,10 +217,8 @@ class ProbeFn(beam.DoFn):
         result = probe_batch(self._loaded, batch, self._posting_cap)
         self._matched.inc(result.stats["records"]["matched_any"])
         yield beam.pvalue.TaggedOutput(self.STATS, result.stats)
-        for name, digests in result.digests.items():
-            yield beam.pvalue.TaggedOutput(self.DIGESTS, (name, digests))
-        for name, digests in result.matched.items():
-            yield beam.pvalue.TaggedOutput(self.MATCHED, (name, digests))
+        for key, digests in result.digests.items():
+            yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
         if result.candidates.num_rows:
             yield result.candidates
 

@@ -19,12 +19,13 @@ from typing import Any, BinaryIO
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from transforms import decode, delimited, formats, storage
 from transforms.errors import InputError
-from transforms.fields import map_columns
+from transforms.fields import CUSTOMER_ID, map_columns
 from transforms.sniff import sniff_fields
 
 SAMPLE_BYTES = 1 << 20
@@ -373,7 +374,7 @@ class ParseTaskFn(beam.DoFn):
             "rows_dead_lettered": len(parsed.dead),
             "headers": parsed.headers,
         }
-        yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: counts}})
+        yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: counts}, "fields": present_counts(table)})
         if parsed.dead:
             yield beam.pvalue.TaggedOutput(self.DEAD, dead_table(spec.label, parsed.dead))
         source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), pa.array([spec.label]))
@@ -387,6 +388,16 @@ def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.Parsed
     columns = {name: group.column(spec.columns[i]).cast(pa.string()) for name, i in wanted.items()}
     lines = pa.array(np.arange(task.first_line, task.first_line + group.num_rows), pa.int64())
     return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows)
+
+
+def present_counts(table: pa.Table) -> dict[str, dict[str, int]]:
+    """Non-blank raw values per field: normalization's rejects are the difference (plausibility)."""
+    counts = {}
+    for name in table.column_names:
+        if name not in (LINE, SOURCE, CUSTOMER_ID):
+            blank = pc.utf8_length(pc.utf8_trim_whitespace(table.column(name)))
+            counts[name] = {"raw": int(pc.sum(pc.greater(blank, 0)).as_py() or 0)}
+    return counts
 
 
 def dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:

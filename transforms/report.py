@@ -6,11 +6,13 @@ from typing import Any
 
 from datasketch import HyperLogLogPlusPlus, MinHash
 
-from transforms import bundle, sketches, storage
+from transforms import bundle, estimate, sketches, storage
 from transforms.errors import InputError
+from transforms.probe import BLOOM, DUMP, MATCHED
 from transforms.read import InputSpec
 
 REPORT = "report.json"
+RECORD_KEYS = ("rows", "matched_any", "candidates", "candidate_pairs", "cooccurring", "strong", "conflicting", "canary")
 
 
 class AccountingError(AssertionError):
@@ -85,8 +87,7 @@ def total_rows(entries: list[dict[str, Any]]) -> dict[str, int]:
 def build_report(
     specs: list[InputSpec],
     stats: dict[str, Any],
-    dump_hll: dict[str, HyperLogLogPlusPlus],
-    matched_hll: dict[str, HyperLogLogPlusPlus],
+    distinct: dict[tuple[str, str], HyperLogLogPlusPlus],
     dump_minhash: dict[str, MinHash],
     bundle_path: str,
     manifest: dict[str, Any],
@@ -95,18 +96,29 @@ def build_report(
     """Assembles report.json; raises AccountingError if any row is unaccounted for."""
     entries = input_entries(specs, stats, checksums)
     columns: dict[str, str] = {}
-    for entry in entries:
-        for field, column in entry["columns"].items():
+    for input_entry in entries:
+        for field, column in input_entry["columns"].items():
             columns.setdefault(field, column)
+
+    def count(kind: str, field: str) -> int:
+        return round(distinct[kind, field].count()) if (kind, field) in distinct else 0
+
     fields = {}
     for field, counts in sorted(stats.get("fields", {}).items()):
+        if "values" not in counts:
+            continue  # parsed but never probed: no rows of it reached the probe
         base = manifest["fields"].get(field)
-        entry = {
+        entry: dict[str, Any] = {
             "values": counts["values"],
-            "distinct": round(dump_hll[field].count()) if field in dump_hll else 0,
+            "distinct": count(DUMP, field),
             "matched": counts["matched"],
-            "matched_distinct": round(matched_hll[field].count()) if field in matched_hll else 0,
+            "matched_distinct": count(MATCHED, field),
             "in_bundle": base is not None,
+            # Plausibility: values normalization rejected (bad emails, impossible phones), and repeats.
+            "invalid": counts.get("raw", counts["values"]) - counts["values"],
+            "duplicate_share": round(max(1 - count(DUMP, field) / counts["values"], 0.0), 4)
+            if counts["values"]
+            else 0.0,
         }
         if base is not None and field in dump_minhash:
             base_mh = sketches.decode(
@@ -117,7 +129,15 @@ def build_report(
             )
             assert isinstance(base_mh, MinHash)
             entry["base_distinct"] = base["distinct"]
-            entry["jaccard_minhash"] = round(float(dump_minhash[field].jaccard(base_mh)), 6)
+            entry.update(
+                estimate.bloom_overlap(count(BLOOM, field), count(DUMP, field), base["bloom"]["fpr"]).as_dict()
+            )
+            entry["minhash"] = estimate.minhash_overlap(
+                float(dump_minhash[field].jaccard(base_mh)),
+                sketches.MINHASH_PERMUTATIONS,
+                count(DUMP, field),
+                base["distinct"],
+            )
         fields[field] = entry
     records = stats.get("records", {})
     return {
@@ -128,16 +148,14 @@ def build_report(
         "columns": columns,
         "fields": fields,
         "records": {
-            "rows": records.get("rows", 0),
-            "matched_any": records.get("matched_any", 0),
-            "candidates": records.get("candidates", 0),
-            "candidate_pairs": records.get("candidate_pairs", 0),
-            "cooccurring": records.get("cooccurring", 0),
+            **{key: records.get(key, 0) for key in RECORD_KEYS},
+            "chance_cooccurring": round(records.get("chance_cooccurring", 0.0), 2),
             "fields_matched": dict(sorted(stats.get("fields_matched", {}).items(), key=lambda kv: int(kv[0]))),
         },
         "bundle": {
             "path": bundle_path,
             "key_fingerprint": manifest["key_fingerprint"],
             "customers": manifest["customers"]["parsed"],
+            "canaries": len(manifest.get("canaries", [])),
         },
     }
