@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 BENCH_ROWS ?= 1000000
 BENCH_CUSTOMERS ?= $(BENCH_ROWS)
 
-.PHONY: install services demo test lint format typecheck bench clean
+.PHONY: install services demo test lint format typecheck bench eval clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ typecheck: install
 
 bench: install
 	$(PY) bench/run.py --rows $(BENCH_ROWS) --customers $(BENCH_CUSTOMERS)
+
+eval: install
+	$(PY) bench/eval.py
 
 clean:
 	rm -rf demo-out bench-out .pytest_cache .mypy_cache .ruff_cache build *.egg-info
