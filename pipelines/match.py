@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=POSTING_CAP,
         help=f"a value shared by more customers than this links no one (default {POSTING_CAP})",
     )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="use only the bundle's sketches (as a partner holding a --sketch-only bundle would): estimates, "
+        "no candidates",
+    )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
 
 
@@ -82,6 +88,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format, inputs.limits(args), args.table
     )
     region = args.default_region or manifest.get("default_region")
+    use_index = bundle.has_index(manifest) and not args.no_index
     stage = storage.join(args.out, storage.STAGING)
     for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
@@ -93,7 +100,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             read.records
             | "Prepare" >> Prepare(key_path, region)
             | "Probe"
-            >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap)).with_outputs(
+            >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap, use_index)).with_outputs(
                 ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates"
             )
         )
@@ -134,6 +141,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsDict(distinct),
                 beam.pvalue.AsDict(dump_minhash),
                 beam.pvalue.AsDict(checksums),
+                use_index,
             )
         )
     outputs = storage.publish(stage, args.out)
@@ -153,8 +161,9 @@ def _write_report(
     distinct: dict,
     dump_minhash: dict,
     checksums: dict[str, str],
+    use_index: bool,
 ) -> None:
-    report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums)
+    report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
     report["verdict"] = verdict.decide(report)
     storage.write_json(storage.join(out, REPORT), report)
 

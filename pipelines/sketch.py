@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"target false-positive rate of each Bloom filter (default {BLOOM_FPR})",
     )
     parser.add_argument(
+        "--sketch-only",
+        action="store_true",
+        help="write Bloom, HLL and MinHash sketches but no index: a bundle to share (no per-customer rows; "
+        "match then gives estimates only)",
+    )
+    parser.add_argument(
         "--canaries",
         metavar="FILE",
         help="customer ids of planted honeytoken customers, one per line: a dump row linked to one is near-proof",
@@ -119,7 +125,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with storage.cleaned_on_failure(stage), database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> reader
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
-        numbers = digests | "Build" >> BuildBundle(stage, key.fingerprint, capacity, args.bloom_fpr)
+        numbers = digests | "Build" >> BuildBundle(
+            stage, key.fingerprint, capacity, args.bloom_fpr, with_index=not args.sketch_only
+        )
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
         dead_files = (
             read.dead
@@ -144,7 +152,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 source,
                 key.fingerprint,
                 region,
-                {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity},
+                {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity, "sketch_only": args.sketch_only},
                 canaries,
                 beam.pvalue.AsDict(numbers),
                 beam.pvalue.AsSingleton(stats),
@@ -201,7 +209,9 @@ def _write_manifest(
             "minhash_seed": sketches.MINHASH_SEED,
             "minhash_scheme": sketches.MINHASH_SCHEME,
         },
-        "fields": dict(sorted(numbers.items())),
+        "sketch_only": parameters["sketch_only"],
+        # Without an index the exact distinct count is unknown: HyperLogLog's estimate stands in.
+        "fields": {f: {"distinct": n["distinct_estimate"], **n} for f, n in sorted(numbers.items())},
         "customers": total_rows(entries),
         "canaries": canaries,
         "inputs": entries,

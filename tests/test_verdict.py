@@ -91,6 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _run(world: dict, tmp_path: Path, table: pa.Table, name: str = "dump.csv") -> dict:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     dump = write_csv(tmp_path / name, table)
     args = ["--bundle", str(world["folder"] / "bundle"), "--dump", str(dump), "--out", str(tmp_path / "run")]
     return match.run([*args, "--key-file", str(world["key"])])
@@ -152,3 +153,32 @@ def test_intervals_cover_the_truth_in_a_small_simulation() -> None:
     table = coverage(base_size=20000, dump_size=4000, trials=8, seed=3)
     overall = [sum(c[i] for c in table.values()) / len(table) for i in (0, 1)]
     assert min(overall) >= 0.9, table
+
+
+def test_sketch_only_bundle_gives_estimates_that_contain_the_exact_counts(world: dict, tmp_path: Path) -> None:
+    folder = world["folder"]
+    shared = tmp_path / "shared-bundle"
+    sketch.run(
+        [
+            "--customers",
+            str(folder / "customers.csv"),
+            "--out",
+            str(shared),
+            "--key-file",
+            str(world["key"]),
+            "--sketch-only",
+        ]
+    )
+    assert not (shared / "index").exists()
+    dump = synthetic.dump(world["base"], 500, 0.6).table
+    exact = _run(world, tmp_path / "exact", dump)
+    path = write_csv(tmp_path / "dump.csv", dump)
+    args = ["--dump", str(path), "--key-file", str(world["key"])]
+    for bundle_path, extra in ((shared, []), (folder / "bundle", ["--no-index"])):
+        report = match.run(["--bundle", str(bundle_path), "--out", str(tmp_path / f"run-{len(extra)}"), *args, *extra])
+        assert report["bundle"]["index"] is False
+        assert report["fields"]["email"]["matched"] is None and report["records"]["candidates"] is None
+        for field in ("email", "phone"):
+            low, high = report["fields"][field]["ci95"]
+            assert low <= exact["fields"][field]["matched_distinct"] <= high
+        assert report["verdict"]["label"] == "inconclusive"

@@ -87,8 +87,9 @@ def _merge_dicts(dicts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 class BuildBundle(beam.PTransform):
     """Digest batches → bundle files; outputs (field, numbers) for the manifest."""
 
-    def __init__(self, bundle_path: str, fingerprint: str, capacity: int, fpr: float) -> None:
+    def __init__(self, bundle_path: str, fingerprint: str, capacity: int, fpr: float, with_index: bool = True) -> None:
         super().__init__()
+        self._with_index = with_index
         self._path = bundle_path
         self._fingerprint = fingerprint
         self._capacity = capacity
@@ -96,23 +97,22 @@ class BuildBundle(beam.PTransform):
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         digests = batches | "FieldDigests" >> beam.FlatMap(field_digests)
-        sketched = []
+        numbers = []
         for kind, combine in (
             ("hll", HllCombineFn()),
             ("minhash", MinHashCombineFn()),
             ("bloom", BloomCombineFn(self._capacity, self._fpr)),
         ):
-            sketched.append(
+            numbers.append(
                 digests
                 | f"Combine{kind.title()}" >> beam.CombinePerKey(combine)
                 | f"Write{kind.title()}" >> beam.ParDo(WriteSketchFn(self._path, kind, self._fingerprint))
             )
-        indexed = (
-            batches
-            | "IndexRows" >> beam.FlatMap(index_rows)
-            | "GroupByField" >> beam.GroupByKey()
-            | "WriteIndex" >> beam.ParDo(WriteIndexFn(self._path))
-        )
-        return (
-            (*sketched, indexed) | "AllNumbers" >> beam.Flatten() | "NumbersByField" >> beam.CombinePerKey(_merge_dicts)
-        )
+        if self._with_index:
+            numbers.append(
+                batches
+                | "IndexRows" >> beam.FlatMap(index_rows)
+                | "GroupByField" >> beam.GroupByKey()
+                | "WriteIndex" >> beam.ParDo(WriteIndexFn(self._path))
+            )
+        return tuple(numbers) | "AllNumbers" >> beam.Flatten() | "NumbersByField" >> beam.CombinePerKey(_merge_dicts)

@@ -94,11 +94,20 @@ class LoadedBundle:
     canaries: np.ndarray  # customer codes of planted canary customers
 
 
-def load(bundle: str, fingerprint: str) -> LoadedBundle:
-    """Loads every field's Bloom filter and index from the bundle's files."""
+def has_index(manifest: dict[str, Any]) -> bool:
+    return not manifest.get("sketch_only", False)
+
+
+def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
+    """Loads every field's Bloom filter and, unless told not to or the bundle is sketch-only,
+    its index; without an index every field is Bloom-only and no row links to a customer."""
     manifest = read_manifest(bundle)
     check_key(bundle, manifest, fingerprint)
-    tables = {field: storage.read_parquet(index_path(bundle, field)) for field in manifest["fields"]}
+    use_index = use_index and has_index(manifest)
+    tables = {
+        field: storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
+        for field in manifest["fields"]
+    }
     encoded = pc.dictionary_encode(
         pa.chunked_array([t.column("customer_id").combine_chunks() for t in tables.values()], pa.string())
     ).combine_chunks()

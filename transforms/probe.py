@@ -198,8 +198,9 @@ class ProbeFn(beam.DoFn):
     STATS = "stats"
     DIGESTS = "digests"
 
-    def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int) -> None:
+    def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True) -> None:
         self._bundle_path = bundle_path
+        self._use_index = use_index
         self._fingerprint = fingerprint
         self._posting_cap = posting_cap
         self._shared = shared.Shared()
@@ -208,9 +209,10 @@ class ProbeFn(beam.DoFn):
 
     def setup(self) -> None:
         def loader() -> _Holder:
-            return _Holder(bundle_mod.load(self._bundle_path, self._fingerprint))
+            return _Holder(bundle_mod.load(self._bundle_path, self._fingerprint, self._use_index))
 
-        self._loaded = self._shared.acquire(loader, tag=f"{self._bundle_path}|{self._fingerprint}").value
+        tag = f"{self._bundle_path}|{self._fingerprint}|{self._use_index}"
+        self._loaded = self._shared.acquire(loader, tag=tag).value
 
     def process(self, batch: pa.RecordBatch) -> Iterator:
         assert self._loaded is not None

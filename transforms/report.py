@@ -92,8 +92,12 @@ def build_report(
     bundle_path: str,
     manifest: dict[str, Any],
     checksums: dict[str, str],
+    use_index: bool = True,
 ) -> dict[str, Any]:
-    """Assembles report.json; raises AccountingError if any row is unaccounted for."""
+    """Assembles report.json; raises AccountingError if any row is unaccounted for.
+
+    Without the index nothing is exact: matched counts and record links are null, estimates remain.
+    """
     entries = input_entries(specs, stats, checksums)
     columns: dict[str, str] = {}
     for input_entry in entries:
@@ -111,8 +115,8 @@ def build_report(
         entry: dict[str, Any] = {
             "values": counts["values"],
             "distinct": count(DUMP, field),
-            "matched": counts["matched"],
-            "matched_distinct": count(MATCHED, field),
+            "matched": counts["matched"] if use_index else None,
+            "matched_distinct": count(MATCHED, field) if use_index else None,
             "in_bundle": base is not None,
             # Plausibility: values normalization rejected (bad emails, impossible phones), and repeats.
             "invalid": counts.get("raw", counts["values"]) - counts["values"],
@@ -139,7 +143,6 @@ def build_report(
                 base["distinct"],
             )
         fields[field] = entry
-    records = stats.get("records", {})
     return {
         "format": "dumpmatch-report",
         "format_version": 1,
@@ -147,15 +150,21 @@ def build_report(
         "inputs": entries,
         "columns": columns,
         "fields": fields,
-        "records": {
-            **{key: records.get(key, 0) for key in RECORD_KEYS},
-            "chance_cooccurring": round(records.get("chance_cooccurring", 0.0), 2),
-            "fields_matched": dict(sorted(stats.get("fields_matched", {}).items(), key=lambda kv: int(kv[0]))),
-        },
+        "records": _records(stats, use_index),
         "bundle": {
             "path": bundle_path,
             "key_fingerprint": manifest["key_fingerprint"],
             "customers": manifest["customers"]["parsed"],
             "canaries": len(manifest.get("canaries", [])),
+            "index": use_index,
         },
     }
+
+
+def _records(stats: dict[str, Any], use_index: bool) -> dict[str, Any]:
+    """Record-level evidence; without the index rows cannot be linked, so those numbers are null."""
+    records = stats.get("records", {})
+    linked = {key: records.get(key, 0) for key in RECORD_KEYS if key != "rows"}
+    linked["chance_cooccurring"] = round(records.get("chance_cooccurring", 0.0), 2)
+    linked["fields_matched"] = dict(sorted(stats.get("fields_matched", {}).items(), key=lambda kv: int(kv[0])))
+    return {"rows": records.get("rows", 0), **{k: v if use_index else None for k, v in linked.items()}}

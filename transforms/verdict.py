@@ -34,9 +34,12 @@ class Metrics:
     invalid_share: float
     containment: float  # best containment of a strong field in an earlier library dump
     contained_in: str
+    indexed: bool = True  # False: sketches only, rows cannot be linked to customers
 
 
 def metrics(report: dict[str, Any]) -> Metrics:
+    if not report.get("bundle", {}).get("index", True):
+        return _sketch_metrics(report)
     records = report["records"]
     fields = report["fields"]
     groups = {spec(f).group for f, numbers in fields.items() if numbers["values"] and spec(f).group}
@@ -54,6 +57,25 @@ def metrics(report: dict[str, Any]) -> Metrics:
         invalid_share=invalid / raw if raw else 0.0,
         containment=best["containment"] if best else 0.0,
         contained_in=f"{best['label']} ({best['field']})" if best else "",
+    )
+
+
+def _sketch_metrics(report: dict[str, Any]) -> Metrics:
+    """Without the index: strong links are the Bloom estimate's lower bound; nothing co-occurs."""
+    fields = report["fields"]
+    strong = max((round(n["ci95"][0]) for f, n in fields.items() if spec(f).strong and "ci95" in n), default=0)
+    groups = {spec(f).group for f, n in fields.items() if n["values"] and spec(f).group}
+    return Metrics(
+        rows=report["records"]["rows"],
+        strong=strong,
+        cooccurring=0,
+        chance=0.0,
+        canary=0,
+        groups=len(groups),
+        invalid_share=0.0,
+        containment=0.0,
+        contained_in="",
+        indexed=False,
     )
 
 
@@ -119,6 +141,15 @@ RULES = (
         lambda m: (
             f"{m.strong} of {m.rows} rows carry our customers' identifiers but the dump has no second field to "
             "confirm them (a combo list): identifiers collected from earlier breaches"
+        ),
+    ),
+    Rule(
+        "inconclusive",
+        0.5,
+        lambda m: not m.indexed and m.strong > CHANCE_ROWS,
+        lambda m: (
+            f"at least {m.strong} of the dump's identifiers are ours (estimated from the sketches); without the "
+            "index rows cannot be linked to customers, so genuine and recombined cannot be told apart"
         ),
     ),
     Rule(
