@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
+from transforms import phones
+
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
 _EMAIL = r"^(?P<local>[^@\s]+)@(?P<domain>[^@\s]+\.[^@\s]+)$"
 _WRAPPED = r"^(?:mailto:)?[<\"'(\[\s]*([^<>\"'()\[\]\s]+)[>\"')\]\s]*$"
@@ -130,16 +132,12 @@ def dob(values: pa.Array) -> pa.Array:
 
 
 def phone(values: pa.Array, regions: pa.Array | None, default_region: str | None) -> pa.Array:
-    """E.164 via ``phonenumbers``, region from the row's country, else the default."""
-    text = clean(values)
-    region_list = regions.to_pylist() if regions is not None else [None] * len(text)
-    return pa.array(
-        [
-            _e164(v, r or default_region) if v is not None else None
-            for v, r in zip(text.to_pylist(), region_list, strict=True)
-        ],
-        pa.string(),
-    )
+    """E.164 via ``phonenumbers``, region from the row's country, else the default.
+
+    Whole arrays go through ``phones`` (tables built from phonenumbers' metadata); only values it
+    cannot settle reach ``_e164`` one by one. Results are identical (tests/test_phones.py).
+    """
+    return phones.e164(values, regions, default_region)
 
 
 @lru_cache(maxsize=1 << 16)
