@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 BENCH_ROWS ?= 1000000
 BENCH_CUSTOMERS ?= $(BENCH_ROWS)
 
-.PHONY: install services demo test lint format typecheck bench eval clean
+.PHONY: install services demo test lint format typecheck bench eval template clean
 
 install: $(STAMP)
 
@@ -46,6 +46,22 @@ bench: install
 
 eval: install
 	$(PY) bench/eval.py
+
+# Dataflow flex template (dataflow/README.md): the image from Dockerfile, built by Cloud Build (no local
+# Docker), then the template spec. Needs gcloud and PROJECT, REGION, BUCKET and REPO (an Artifact
+# Registry Docker repository); run it with the printed image as sdk_container_image.
+TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPO)/dumpmatch:$(TAG)
+TEMPLATE ?= gs://$(BUCKET)/templates/dumpmatch.json
+
+template:
+	@command -v gcloud >/dev/null || { echo "make template: needs gcloud (Google Cloud CLI)" >&2; exit 2; }
+	@test -n "$(PROJECT)" -a -n "$(REGION)" -a -n "$(BUCKET)" -a -n "$(REPO)" \
+	  || { echo "make template: set PROJECT, REGION, BUCKET and REPO (see dataflow/README.md)" >&2; exit 2; }
+	gcloud builds submit --project $(PROJECT) --tag $(IMAGE) .
+	gcloud dataflow flex-template build $(TEMPLATE) --project $(PROJECT) --image $(IMAGE) \
+	  --sdk-language PYTHON --metadata-file dataflow/metadata.json
+	@echo "template $(TEMPLATE); pass sdk_container_image=$(IMAGE) when you run it"
 
 clean:
 	rm -rf demo-out bench-out .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -28,6 +28,7 @@ DEV = [
     "mypy>=1.10",
     "duckdb>=1.1",
     "gcp-storage-emulator>=2026.7.19",
+    "setuptools>=70.1",  # bdist_wheel built in: tests/test_dataflow.py builds our sdist into a wheel offline
 ]
 
 setup(

@@ -7,14 +7,27 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+    TestOptions,
+    WorkerOptions,
+)
+from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+from apache_beam.runners.runner import PipelineRunner, create_runner
 
 from transforms.errors import InputError
 
 DIRECT = ("DirectRunner", "direct", None)
+# Only a source checkout (an editable install) has it; an installed copy has no setup.py beside it.
+SETUP_PY = Path(__file__).resolve().parent.parent / "setup.py"
+DATAFLOW_HELP = "see dataflow/README.md"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +44,8 @@ def parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
 
 
 def beam_options(beam_args: list[str], prog: str) -> PipelineOptions:
-    """Beam options from the arguments we do not own; unknown ones stop the run."""
+    """Beam options from the arguments we do not own; unknown ones, or a runner missing what it needs,
+    stop the run here, before any input is read."""
     options = PipelineOptions(beam_args)
     known = set(options.get_all_options(retain_unknown_options=False))
     for arg in beam_args:
@@ -39,7 +53,78 @@ def beam_options(beam_args: list[str], prog: str) -> PipelineOptions:
             name = arg[2:].split("=", 1)[0].replace("-", "_")
             if name not in known:
                 raise InputError(f"{prog}: unknown option --{name} (see {prog} --help)")
+    check_runner(options, prog)
     return options
+
+
+def check_runner(options: PipelineOptions, prog: str) -> None:
+    """Dataflow needs a project, a region and a gs:// temp or staging location, and its workers need this
+    package. Beam finds out only after our inputs were read, and without a location it first tries to
+    create a default bucket over the network; we say what is missing in one line instead."""
+    name = options.view_as(StandardOptions).runner
+    if name in DIRECT:
+        return
+    try:
+        runner = create_runner(name)
+    except (ValueError, ImportError):
+        raise InputError(f"{prog}: unknown runner {name!r}: use DirectRunner (default) or DataflowRunner") from None
+    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+
+    if isinstance(runner, DataflowRunner):
+        _check_dataflow(options, runner, prog)
+        _ship_package(options, prog)
+
+
+def _check_dataflow(options: PipelineOptions, runner: PipelineRunner, prog: str) -> None:
+    cloud = options.view_as(GoogleCloudOptions)
+    validator = PipelineOptionsValidator(options, runner)
+    problems = [f"no --{name}" for name in ("project", "region") if not getattr(cloud, name)]
+    locations = [name for name in ("temp_location", "staging_location") if getattr(cloud, name)]
+    if not locations:
+        problems.append("no --temp_location")
+    problems += [
+        f"--{name} {getattr(cloud, name)} is not gs://BUCKET/PATH"
+        for name in locations
+        if validator.validate_gcs_path(cloud, name)
+    ]
+    if problems:
+        raise InputError(
+            f"{prog}: DataflowRunner needs --project P --region R --temp_location gs://BUCKET/PATH: "
+            f"{'; '.join(problems)} ({DATAFLOW_HELP})"
+        )
+
+
+def _ship_package(options: PipelineOptions, prog: str) -> None:
+    """Workers unpickle our DoFns, so they must import this package: from the image built by Dockerfile,
+    from a package the user names, or else from our setup.py, which Beam builds into an sdist at launch."""
+    setup = options.view_as(SetupOptions)
+    if (
+        options.view_as(WorkerOptions).sdk_container_image
+        or setup.setup_file
+        or setup.requirements_file
+        or setup.extra_packages
+    ):
+        return
+    if not SETUP_PY.is_file():
+        raise InputError(
+            f"{prog}: Dataflow workers need the dumpmatch package: pass --sdk_container_image with the image "
+            f"built from Dockerfile, or --setup_file with dumpmatch's setup.py ({DATAFLOW_HELP})"
+        )
+    setup.setup_file = str(SETUP_PY)
+
+
+def finished_here(options: PipelineOptions, prog: str, stage: str) -> bool:
+    """True when the job ran to its end before the pipeline's ``with`` block closed, so its outputs can be
+    published now. A remote runner's dry run, flex-template launch (--template_location) or
+    --no_wait_until_finish only describes or submits the job; its outputs stay staged."""
+    if options.view_as(StandardOptions).runner in DIRECT or not (
+        options.view_as(TestOptions).dry_run
+        or options.view_as(GoogleCloudOptions).template_location
+        or options.view_as(StandardOptions).no_wait_until_finish
+    ):
+        return True
+    print(f"{prog}: job described or submitted, not run here: its outputs stay under {stage}", file=sys.stderr)
+    return False
 
 
 def make_pipeline(options: PipelineOptions) -> beam.Pipeline:

@@ -69,12 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
 
 
-def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Matches the dump and returns the report."""
+def make_parser() -> argparse.ArgumentParser:
+    """The whole command line but Beam's options, for run() and the flex-template launcher alike."""
     p = common.parser("dumpmatch match", __doc__ or "", EPILOG)
     add_arguments(p)
     inputs.add_arguments(p)
-    args, beam_args = p.parse_known_args(argv)
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Matches the dump and returns the report."""
+    args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch match")
     if args.output_shards < 1 or args.posting_cap < 1:
         raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
@@ -93,7 +98,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
-    started = time.monotonic()
+    launched = time.time()
     with storage.cleaned_on_failure(stage), common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> ReadRecords(specs)
         probed = (
@@ -104,14 +109,14 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates"
             )
         )
-        _ = probed.candidates | "WriteCandidates" >> WriteTables(
+        candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
             storage.join(stage, CANDIDATES),
             CANDIDATES,
             CANDIDATE_SCHEMA,
             args.output_shards,
             ["source_file", "line", "customer_id"],
         )
-        _ = read.dead | "WriteDeadLetters" >> WriteTables(
+        dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
             storage.join(stage, DEAD_LETTER),
             DEAD_LETTER,
             DEAD_LETTER_SCHEMA,
@@ -127,26 +132,33 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
         )
         checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
-        _ = (
-            pipeline
-            | "Seed" >> beam.Create([None])
-            | "WriteReport"
-            >> beam.Map(
-                _write_report,
-                stage,
-                specs,
-                args.bundle,
-                manifest,
-                beam.pvalue.AsSingleton(stats),
-                beam.pvalue.AsDict(distinct),
-                beam.pvalue.AsDict(dump_minhash),
-                beam.pvalue.AsDict(checksums),
-                use_index,
-            )
+        seed = pipeline | "Seed" >> beam.Create([None])
+        report_path = seed | "WriteReport" >> beam.Map(
+            _write_report,
+            stage,
+            specs,
+            args.bundle,
+            manifest,
+            beam.pvalue.AsSingleton(stats),
+            beam.pvalue.AsDict(distinct),
+            beam.pvalue.AsDict(dump_minhash),
+            beam.pvalue.AsDict(checksums),
+            use_index,
         )
-    outputs = storage.publish(stage, args.out)
+        _ = seed | "Publish" >> beam.Map(
+            _publish,
+            stage,
+            args.out,
+            manifest,
+            vars(args),
+            launched,
+            beam.pvalue.AsSingleton(report_path),
+            beam.pvalue.AsList(candidate_files),
+            beam.pvalue.AsList(dead_files),
+        )
+    if not common.finished_here(options, "dumpmatch match", stage):
+        return {}
     report = storage.read_json(storage.join(args.out, REPORT))
-    _write_manifest(args.out, manifest, vars(args), report, outputs, time.monotonic() - started)
     check_inputs(report["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
     return report
 
@@ -162,21 +174,30 @@ def _write_report(
     dump_minhash: dict,
     checksums: dict[str, str],
     use_index: bool,
-) -> None:
+) -> str:
     report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
     report["verdict"] = verdict.decide(report)
-    storage.write_json(storage.join(out, REPORT), report)
+    path = storage.join(out, REPORT)
+    storage.write_json(path, report)
+    return path
 
 
-def _write_manifest(
+def _publish(
+    _: None,
+    stage: str,
     out: str,
     bundle_manifest: dict[str, Any],
     args: dict[str, Any],
-    report: dict[str, Any],
-    outputs: list[str],
-    seconds: float,
+    launched: float,
+    _report: str,
+    _candidates: list[str],
+    _dead_letters: list[str],
 ) -> None:
-    """Written last, after every output is in place: a run folder without it did not finish."""
+    """The graph's last step — its side inputs are every written output, so it runs after them: move
+    the staged outputs into place, then write the manifest. Being in the graph, it runs however the job
+    was launched, flex templates included."""
+    outputs = storage.publish(stage, out)
+    report = storage.read_json(storage.join(out, REPORT))
     manifest = {
         "format": RUN_FORMAT,
         "format_version": 1,
@@ -186,7 +207,7 @@ def _write_manifest(
         "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
         "rows": report["rows"],
         "outputs": {rel: storage.sha256(storage.join(out, rel)) for rel in outputs},
-        "timings": {"seconds": round(seconds, 3)},
+        "timings": {"seconds": round(time.time() - launched, 3)},
     }
     storage.write_json(storage.join(out, MANIFEST), manifest)
 

@@ -90,12 +90,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Builds the bundle and returns its manifest."""
+def make_parser() -> argparse.ArgumentParser:
+    """The whole command line but Beam's options, for run() and the flex-template launcher alike."""
     p = common.parser("dumpmatch sketch", __doc__ or "", EPILOG)
     add_arguments(p)
     inputs.add_arguments(p)
-    args, beam_args = p.parse_known_args(argv)
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Builds the bundle and returns its manifest."""
+    args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch sketch")
     key_path = hashing.resolve_key_path(args.key_file)
     key = hashing.load_key(key_path)
@@ -149,6 +154,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             >> beam.Map(
                 _write_manifest,
                 stage,
+                args.out,
                 source,
                 key.fingerprint,
                 region,
@@ -160,7 +166,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsDict(checksums),
             )
         )
-    storage.publish(stage, args.out, last=bundle.MANIFEST)
+    if not common.finished_here(options, "dumpmatch sketch", stage):
+        return {}
     manifest = bundle.read_manifest(args.out)
     check_inputs(manifest["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
     return manifest
@@ -179,6 +186,7 @@ def read_canaries(path: str | None) -> list[str]:
 
 def _write_manifest(
     _: None,
+    stage: str,
     out: str,
     source: list[InputSpec] | database.DatabaseSpec,
     fingerprint: str,
@@ -190,7 +198,8 @@ def _write_manifest(
     dead_files: list[str],
     checksums: dict[str, str],
 ) -> None:
-    """Written last: a bundle without a manifest did not finish."""
+    """The graph's last step (its side inputs are every written sketch and index): the manifest is
+    staged, then everything moves into place, the manifest last. A bundle without one did not finish."""
     if isinstance(source, database.DatabaseSpec):
         entries = [database.manifest_entry(source, stats)]
     else:
@@ -217,7 +226,8 @@ def _write_manifest(
         "inputs": entries,
         "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
     }
-    storage.write_json(storage.join(out, bundle.MANIFEST), manifest)
+    storage.write_json(storage.join(stage, bundle.MANIFEST), manifest)
+    storage.publish(stage, out, last=bundle.MANIFEST)
 
 
 def main() -> int:
