@@ -1,6 +1,7 @@
-"""Benchmark: time ``dumpmatch sketch`` and ``dumpmatch match`` against a DuckDB SQL baseline.
+"""Benchmark: time ``dumpmatch sketch`` and ``dumpmatch match`` against a DuckDB SQL baseline,
+and reading throughput (``ReadRecords`` on a ~1 GB CSV, plain and gzipped) against pyarrow's CSV reader.
 
-Every step (data generation, sketch, match, baseline) runs as a child process of
+Every step (data generation, sketch, match, baseline, each reader) runs as a child process of
 this script, so wall time and peak RSS (``ru_maxrss`` from ``os.wait4``) are
 measured the same way for ours and for the baseline. The parent imports nothing
 heavy; ``--step`` re-enters this file as one of those children.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -17,7 +20,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,12 @@ POSTING_CAP = 50
 FIELDS = ("email", "phone", "name", "street")
 VERSIONED = ("apache-beam", "pyarrow", "duckdb")
 KIB_PER_MIB = 1024
+MB = 10**6  # throughput and file sizes are decimal, like the --read-gb option
+GB = 10**9
+READ_CHUNK_ROWS = 1_000_000  # rows generated per chunk of the reading benchmark's CSV: ~130 MB of Arrow memory
+READ_GUESS_ROW_BYTES = 150.0  # over the ~118 bytes a synthetic customer takes in CSV, so chunk 1 never overshoots
+READ_GOAL = 1.5  # issue 4: ReadRecords on a plain CSV within 1.5 x pyarrow.csv.read_csv
+PROFILE_TOP = 15
 HEADER = """# Benchmarks
 
 Produced by `bench/run.py` (`make bench`). One run generates a synthetic customer base and dump with
@@ -56,6 +65,8 @@ class Step:
     seconds: float
     rows: int  # input rows the step is rated on
     max_rss_kib: int
+    cpu_seconds: float = 0.0  # user + system of the child and the children it waited for
+    load: float = 0.0  # 1-minute load average when the step started: other work on the machine shows here
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,7 +77,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--genuine-fraction", type=float, default=DEFAULT_GENUINE_FRACTION, help="share of dump rows copied")
     p.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes for match (default 1)")
     p.add_argument("--no-record", action="store_true", help=f"do not append to {BENCHMARKS.name}")
-    p.add_argument("--step", choices=["generate", "duckdb"], help=argparse.SUPPRESS)  # internal: child mode
+    p.add_argument("--no-match-bench", action="store_true", help="skip sketch, match and the DuckDB baseline")
+    p.add_argument("--no-read-bench", action="store_true", help="skip the reading-throughput benchmark")
+    p.add_argument("--read-gb", type=float, default=1.0, help="size of the reading benchmark's CSV, GB (default 1.0)")
+    p.add_argument("--read-repeat", type=int, default=1, help="rounds of the reading steps, best counts (default 1)")
+    p.add_argument("--read-profile", action="store_true", help="also run ReadRecords on the plain CSV under cProfile")
+    p.add_argument("--keep", action="store_true", help="keep the reading benchmark's CSV and gzip")
+    steps = ["generate", "duckdb", "read-generate", "read-arrow", "read-beam", "read-zlib"]
+    p.add_argument("--step", choices=steps, help=argparse.SUPPRESS)  # internal: child mode
+    p.add_argument("--read-input", type=Path, help=argparse.SUPPRESS)  # internal: the file a read step reads
+    p.add_argument("--read-result", type=Path, help=argparse.SUPPRESS)  # internal: where it writes its counts
+    p.add_argument("--read-workers", type=int, default=1, help=argparse.SUPPRESS)  # internal: read-beam workers
+    p.add_argument("--read-threads", action="store_true", help=argparse.SUPPRESS)  # internal: read-arrow threads
+    p.add_argument("--read-profile-to", type=Path, help=argparse.SUPPRESS)  # internal: cProfile the step into this
     return p.parse_args(argv)
 
 
@@ -146,9 +169,104 @@ def duckdb_baseline(args: argparse.Namespace) -> None:
     (folder / "counts.json").write_text(json.dumps({"matched": matched, "pairs": pairs}))
 
 
+def read_generate(args: argparse.Namespace) -> None:
+    """Child step: a CSV of synthetic customers of about ``--read-gb``, written chunk by chunk.
+
+    Chunks of at most ``READ_CHUNK_ROWS`` keep memory flat; each is sized to the bytes still wanted from
+    the bytes per row seen so far. Ids (and so emails) are unique across chunks.
+    """
+    import pyarrow.csv as pacsv
+
+    from transforms import synthetic
+
+    target = int(args.read_gb * GB)
+    rows, chunk = 0, 0
+    with args.read_input.open("wb") as handle:
+        while handle.tell() < target:
+            per_row = handle.tell() / rows if rows else READ_GUESS_ROW_BYTES
+            n = max(1, min(READ_CHUNK_ROWS, int((target - handle.tell()) / per_row) + 1))
+            table = synthetic.customers(n, seed=chunk, first_id=rows)
+            pacsv.write_csv(table, handle, pacsv.WriteOptions(include_header=chunk == 0))
+            rows, chunk = rows + n, chunk + 1
+        size = handle.tell()
+    args.read_result.write_text(json.dumps({"rows": rows, "bytes": size}))
+
+
+def read_arrow(args: argparse.Namespace) -> None:
+    """Child step, the baseline: pyarrow reads the whole plain CSV, every column a string."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with args.read_input.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    table = pacsv.read_csv(
+        args.read_input,
+        read_options=pacsv.ReadOptions(use_threads=args.read_threads),
+        convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in header}),
+    )
+    args.read_result.write_text(json.dumps({"rows_parsed": table.num_rows}))
+
+
+def _write_read_counts(rows: int, stats: dict[str, Any], path: str) -> None:
+    """Last step of the read pipeline: a file, since with multi_processing it runs in another process."""
+    Path(path).write_text(json.dumps({"rows": rows, "stats": stats}))
+
+
+def read_beam(args: argparse.Namespace) -> None:
+    """Child step: ReadRecords as ``dumpmatch match`` runs it (inspection, planning, parsing, accounting),
+    with the records only counted. Stops with a message if the accounting does not add up."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.common import make_pipeline, quiet_logging
+    from transforms.combiners import SumStatsFn
+    from transforms.read import ParseTaskFn, ReadRecords, inspect_inputs
+
+    quiet_logging()
+    specs = inspect_inputs([str(args.read_input)], {}, "--dump")
+    workers = ["--direct_num_workers", str(args.read_workers), "--direct_running_mode", "multi_processing"]
+    with make_pipeline(PipelineOptions(workers if args.read_workers > 1 else [])) as p:
+        read = p | ReadRecords(specs)
+        rows = (
+            read["records"] | "Rows" >> beam.Map(lambda batch: batch.num_rows) | "SumRows" >> beam.CombineGlobally(sum)
+        )
+        stats = read[ParseTaskFn.STATS] | "SumStats" >> beam.CombineGlobally(SumStatsFn())
+        counts_path = str(args.read_result)
+        rows | "Counts" >> beam.Map(_write_read_counts, stats=beam.pvalue.AsSingleton(stats), path=counts_path)
+    counts = json.loads(args.read_result.read_text())
+    [(label, totals)] = counts["stats"]["inputs"].items()
+    parts = totals["rows_parsed"] + totals["rows_dead_lettered"] + totals["headers"]
+    if totals["rows_read"] != parts:
+        sys.exit(f"{label}: rows_read {totals['rows_read']:,} != parsed + dead + headers {parts:,}")
+    if counts["rows"] != totals["rows_parsed"]:
+        sys.exit(f"{label}: {counts['rows']:,} records counted but rows_parsed is {totals['rows_parsed']:,}")
+    if totals.get("incomplete"):
+        sys.exit(f"{label}: read incomplete: {totals['incomplete']}")
+    args.read_result.write_text(json.dumps(totals))
+
+
+def read_zlib(args: argparse.Namespace) -> None:
+    """Child step, the floor for a gzip stream: Python's zlib inflating it, counting lines and nothing else."""
+    import zlib
+
+    inflater = zlib.decompressobj(wbits=31)
+    lines = produced = 0
+    with args.read_input.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            out = inflater.decompress(block)
+            lines += out.count(b"\n")
+            produced += len(out)
+    if not inflater.eof:
+        sys.exit(f"{args.read_input}: gzip stream cut off after {produced:,} bytes")
+    args.read_result.write_text(json.dumps({"lines": lines, "bytes": produced}))
+
+
 def measure(name: str, command: list[str], rows: int, logs: Path) -> Step:
     """Runs a child to completion; its rusage (not ours) gives the peak RSS. A failure stops the benchmark."""
     out_log, err_log = logs / f"{name}.out", logs / f"{name}.err"
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     with out_log.open("wb") as out, err_log.open("wb") as err:
         child = subprocess.Popen(command, stdout=out, stderr=err)
@@ -158,8 +276,9 @@ def measure(name: str, command: list[str], rows: int, logs: Path) -> Step:
     if child.returncode != 0:
         sys.stderr.write(err_log.read_text(errors="replace"))
         sys.exit(f"bench: {name} failed with exit code {child.returncode}: {shlex.join(command)}")
-    print(f"{name}: {seconds:.1f} s", flush=True)
-    return Step(name, seconds, rows, usage.ru_maxrss)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(f"{name}: {seconds:.1f} s (cpu {cpu:.1f} s, load {load:.1f} at start)", flush=True)
+    return Step(name, seconds, rows, usage.ru_maxrss, cpu, load)
 
 
 def machine() -> dict[str, str]:
@@ -179,6 +298,37 @@ def machine() -> dict[str, str]:
     facts["python"] = platform.python_version()
     facts.update({package: metadata.version(package) for package in VERSIONED})
     return facts
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """Which project code the children import: other sessions may edit the working tree mid-run."""
+
+    label: str  # commit, plus the uncommitted files under transforms/ and pipelines/
+    digest: str  # of every .py file there, to notice an edit during the run
+
+
+def code_root() -> Path:
+    """The folder holding the ``transforms`` package the children will import (found without importing it)."""
+    spec = importlib.util.find_spec("transforms")
+    return Path(spec.origin).parent.parent if spec and spec.origin else REPO
+
+
+def code_state() -> CodeState:
+    root = code_root()
+    sources = sorted(path for folder in ("transforms", "pipelines") for path in (root / folder).rglob("*.py"))
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+
+    def git(*command: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *command], capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    if not commit:
+        return CodeState(str(root), digest)
+    # New untracked modules only matter once a tracked file imports them, and that file shows here.
+    status = git("status", "--porcelain", "--untracked-files=no", "--", "transforms", "pipelines")
+    dirty = [line[3:] for line in status.splitlines()]
+    return CodeState(commit + (f" + uncommitted changes to {', '.join(dirty)}" if dirty else ""), digest)
 
 
 def steps_table(steps: list[Step], baseline: Step) -> str:
@@ -214,16 +364,178 @@ def record(text: str) -> None:
         handle.write("\n" + text)
 
 
-def main() -> None:
-    args = parse_args()
-    if args.step:
-        {"generate": generate, "duckdb": duckdb_baseline}[args.step](args)
-        return
+READ_METHOD = """The CSV is `transforms.synthetic.customers` rows written with `pyarrow.csv.write_csv` (every
+string quoted), and `gzip -1` of it; both are read from the page cache. Every step is a child process. (a) is
+`pyarrow.csv.read_csv` of the plain file, all columns as strings, default threads; "1 thread" is the same with
+`use_threads=False`. (b), (c), (d) run `ReadRecords(inspect_inputs(...))` on `make_pipeline` (in-process
+FnApiRunner), counting the record batches and summing and checking the row accounting (read = parsed + dead +
+headers, parsed = (a)'s rows); (c) reads the gzip, streamed by one worker; (d) is (b) with `--direct_num_workers 2
+--direct_running_mode multi_processing`. MB/s is of the uncompressed CSV for every step. CPU s is user + system
+of the child and its children; load is the 1-minute load average when the step started (2 cores: above 2, the
+step shared them with other work)."""
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """The reading benchmark's generated input: plain CSV, its gzip, their sizes and row count."""
+
+    folder: Path
+    plain: Path
+    packed: Path
+    rows: int
+    plain_bytes: int
+    packed_bytes: int
+
+
+def read_generate_files(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> tuple[ReadFile, list[Step]]:
+    """Generates the CSV and gzips it; both timed, neither in a ratio."""
+    folder: Path = args.out / "read"
+    folder.mkdir(parents=True, exist_ok=True)
+    plain, meta = folder / "dump.csv", folder / "generated.json"
+    packed = folder / "dump.csv.gz"
+    generate_cmd = [*self_cmd, "--step", "read-generate", "--read-gb", str(args.read_gb)]
+    generated = measure(
+        "read-generate", [*generate_cmd, "--read-input", str(plain), "--read-result", str(meta)], 0, logs
+    )
+    facts = json.loads(meta.read_text())
+    packed.unlink(missing_ok=True)
+    gzipped = measure("read-gzip", ["gzip", "-1", "--keep", str(plain)], facts["rows"], logs)
+    files = ReadFile(folder, plain, packed, facts["rows"], facts["bytes"], packed.stat().st_size)
+    return files, [replace(generated, rows=files.rows), gzipped]
+
+
+def read_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> tuple[str, str]:
+    """Runs (a)-(d) and the decompression floors; returns a title and the figures as Markdown.
+
+    With ``--read-repeat`` N the steps run in N interleaved rounds, so a burst of other work on the
+    machine hits every step alike, and each step is rated on its fastest run. The 1 GB files are
+    deleted even when a step fails, unless ``--keep``.
+    """
+    files, made = read_generate_files(args, self_cmd, logs)
+    runs: dict[str, list[Step]] = {}
+    counts: dict[str, dict[str, Any]] = {}
+
+    def run(name: str, step: str, source: Path, *extra: str) -> None:
+        result = files.folder / f"{name}.json"
+        command = [*self_cmd, "--step", step, "--read-input", str(source), "--read-result", str(result), *extra]
+        runs.setdefault(name, []).append(measure(name, command, files.rows, logs))
+        counts[name] = json.loads(result.read_text())
+
+    def floor(name: str, shell: str, source: Path) -> None:
+        """A shell pipeline; its stdout is a line count."""
+        runs.setdefault(name, []).append(measure(name, ["sh", "-c", shell, "sh", str(source)], files.rows, logs))
+        counts[name] = {"lines": int((logs / f"{name}.out").read_text())}
+
+    try:
+        for _ in range(args.read_repeat):
+            run("read-arrow", "read-arrow", files.plain, "--read-threads")
+            run("read-arrow-1thread", "read-arrow", files.plain)
+            run("read-plain", "read-beam", files.plain)
+            run("read-gzip-stream", "read-beam", files.packed)
+            floor("read-gunzip-wc", 'gzip -dc "$1" | wc -l', files.packed)
+            run("read-zlib", "read-zlib", files.packed)
+            run("read-plain-2workers", "read-beam", files.plain, "--read-workers", "2")
+        profile = read_profile(self_cmd, files, logs) if args.read_profile else ""
+    finally:
+        if not args.keep:
+            files.plain.unlink(missing_ok=True)
+            files.packed.unlink(missing_ok=True)
+
+    # Every reader must have seen every generated row (the line counts include the header).
+    seen = {name: c["rows_parsed"] if "rows_parsed" in c else c["lines"] - 1 for name, c in counts.items()}
+    if any(rows != files.rows for rows in seen.values()):
+        sys.exit(f"bench: a reader missed rows: {files.rows:,} generated, read {seen}")
+    dead = sum(c.get("rows_dead_lettered", 0) for c in counts.values())
+    best = {name: min(measured, key=lambda step: step.seconds) for name, measured in runs.items()}
+    a, b, single = best["read-arrow"], best["read-plain"], best["read-arrow-1thread"]
+    ratio = b.seconds / a.seconds
+    verdict = "met" if ratio <= READ_GOAL else "missed"
+    title = f"reading a {files.plain_bytes / GB:.2f} GB CSV ({files.rows:,} rows)"
+    rounds = f"best of {args.read_repeat} interleaved rounds" if args.read_repeat > 1 else "one round"
+    text = (
+        f"{READ_METHOD}\n\nCSV {files.plain_bytes / MB:,.0f} MB, gzip -1 {files.packed_bytes / MB:,.0f} MB, "
+        f"{files.rows:,} rows; every reader saw all of them ({dead:,} dead-lettered). Wall s: {rounds}.\n\n"
+        f"{read_table(made, runs, a, files.plain_bytes)}\n\n"
+        f"(b) / (a) = {ratio:.2f}; the goal of issue 4 is ≤ {READ_GOAL}: {verdict}. Less sensitive to load: "
+        f"(b) / (a) in CPU seconds = {b.cpu_seconds / a.cpu_seconds:.2f}; (b) / 1-thread pyarrow = "
+        f"{b.seconds / single.seconds:.2f} in wall, {b.cpu_seconds / single.cpu_seconds:.2f} in CPU seconds.\n"
+    )
+    return title, text + profile
+
+
+READ_LABELS = {
+    "read-generate": "generate CSV (write)",
+    "read-gzip": "`gzip -1` (compress)",
+    "read-arrow": "(a) pyarrow read_csv",
+    "read-arrow-1thread": "pyarrow read_csv, 1 thread",
+    "read-plain": "(b) ReadRecords, plain",
+    "read-gzip-stream": "(c) ReadRecords, gzip",
+    "read-gunzip-wc": "floor: `gzip -dc \\| wc -l`",
+    "read-zlib": "floor: Python zlib inflate",
+    "read-plain-2workers": "(d) ReadRecords, plain, 2 workers",
+}
+
+
+def read_table(made: list[Step], runs: dict[str, list[Step]], baseline: Step, csv_bytes: int) -> str:
+    """One row per step: its fastest run's figures, and every run's wall time."""
+    lines = [
+        "| step | wall s | CPU s | MB/s | rows/s | peak RSS MiB | × (a) | load | all runs, wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for measured in [[step] for step in made] + list(runs.values()):
+        step = min(measured, key=lambda s: s.seconds)
+        ratio = "—" if step in made else f"{step.seconds / baseline.seconds:.2f}"
+        lines.append(
+            f"| {READ_LABELS[step.name]} | {step.seconds:.1f} | {step.cpu_seconds:.1f} "
+            f"| {csv_bytes / MB / step.seconds:,.0f} | {step.rows / step.seconds:,.0f} "
+            f"| {step.max_rss_kib / KIB_PER_MIB:,.0f} | {ratio} | {step.load:.1f} "
+            f"| {', '.join(f'{s.seconds:.1f}' for s in measured)} |"
+        )
+    return "\n".join(lines)
+
+
+def read_profile(self_cmd: list[str], files: ReadFile, logs: Path) -> str:
+    """(b) once more under cProfile (slower, so not in the table): where its time goes, as Markdown."""
+    import pstats
+
+    prof = logs / "read-plain.prof"
+    command = [*self_cmd, "--step", "read-beam", "--read-input", str(files.plain), "--read-profile-to", str(prof)]
+    command += ["--read-result", str(files.folder / "read-profiled.json")]
+    profiled = measure("read-plain-profiled", command, files.rows, logs)
+    stats: Any = pstats.Stats(str(prof))  # .stats: (file, line, name) -> (calls, ncalls, tottime, cumtime, callers)
+    entries = list(stats.stats.items())
+    by_own = sorted(entries, key=lambda e: e[1][2], reverse=True)[:PROFILE_TOP]
+    ours = [e for e in entries if e[0][0].startswith(f"{code_root()}/transforms/") and e[0][2] != "<module>"]
+    by_cumulative = sorted(ours, key=lambda e: e[1][3], reverse=True)[:PROFILE_TOP]
+    header = "| calls | tottime s | cumtime s | function |\n|---:|---:|---:|---|\n"
+
+    def rows(chosen: list[Any]) -> str:
+        return "\n".join(
+            f"| {calls:,} | {own:.2f} | {cumulative:.2f} | `{_short(path)}:{line}({name})` |"
+            for (path, line, name), (_, calls, own, cumulative, _) in chosen
+        )
+
+    text = (
+        f"\nProfile of (b) under cProfile ({profiled.seconds:.1f} s wall under the profiler, "
+        f"{stats.total_tt:.1f} s profiled in the main thread). Top {PROFILE_TOP} by own time:\n\n"
+        f"{header}{rows(by_own)}\n\nFunctions of `transforms` by cumulative time:\n\n{header}{rows(by_cumulative)}\n"
+    )
+    (logs / "read-profile.md").write_text(text)
+    return text
+
+
+def _short(path: str) -> str:
+    """A profile path without the machine-specific prefix."""
+    for marker in ("site-packages/", f"{code_root()}/", f"{REPO}/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> str:
+    """sketch, match and the DuckDB baseline on a synthetic base and dump; the figures as Markdown."""
     out: Path = args.out
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     key, bundle, run = out / "bench.key", out / "bundle", out / "run"
-    self_cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(out)]
     workers = ["--direct_num_workers", str(args.workers), "--direct_running_mode", "multi_processing"]
 
     size = ["--rows", str(args.rows), "--customers", str(args.customers)]
@@ -240,14 +552,60 @@ def main() -> None:
     report = json.loads((run / "report.json").read_text())
     duck = json.loads((out / "duckdb" / "counts.json").read_text())
     genuine = json.loads((out / "generated.json").read_text())["genuine_rows"]
-    figures = f"{steps_table(steps, baseline)}\n\n{counts_table(report, duck, genuine)}\n"
-    print(f"\n{figures}")
-    if args.no_record:
+    return f"{steps_table(steps, baseline)}\n\n{counts_table(report, duck, genuine)}\n"
+
+
+CHILD_STEPS = {
+    "generate": generate,
+    "duckdb": duckdb_baseline,
+    "read-generate": read_generate,
+    "read-arrow": read_arrow,
+    "read-beam": read_beam,
+    "read-zlib": read_zlib,
+}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.step and args.read_profile_to:
+        # In the child itself, not ``python -m cProfile``, which would put the working directory first on sys.path.
+        import cProfile
+
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(CHILD_STEPS[args.step], args)
+        finally:
+            profiler.dump_stats(args.read_profile_to)
+        return
+    if args.step:
+        CHILD_STEPS[args.step](args)
+        return
+    out: Path = args.out
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    self_cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(out)]
+    code = code_state()
+    titles, sections = [], []
+    if not args.no_match_bench:
+        figures = match_bench(args, self_cmd, logs)
+        print(f"\n{figures}")
+        titles.append(f"{args.rows:,} dump rows × {args.customers:,} customers")
+        sections.append(figures)
+    if not args.no_read_bench:
+        title, figures = read_bench(args, self_cmd, logs)
+        print(f"\n{figures}")
+        titles.append(title)
+        sections.append(f"### Reading throughput\n\n{figures}")
+    if args.no_record or not sections:
         return
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     facts = ", ".join(f"{k} {v}" for k, v in machine().items())
-    title = f"## {now}: {args.rows:,} dump rows × {args.customers:,} customers"
-    record(f"{title}\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{figures}")
+    facts += f", code {code.label}"
+    if code_state().digest != code.digest:
+        print("bench: warning: transforms/ or pipelines/ changed during the run", file=sys.stderr)
+        facts += " (CHANGED DURING THE RUN: figures mix two versions)"
+    body = "\n".join(sections)
+    record(f"## {now}: {'; '.join(titles)}\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{body}")
     print(f"recorded in {BENCHMARKS}")
 
 
