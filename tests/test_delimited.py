@@ -65,8 +65,10 @@ def _lines_via_ranges(data: bytes, block: int, target: int) -> tuple[list[int], 
     blocks = [data[i : i + block] for i in range(0, len(data), block)]
     lines: list[int] = []
     emails: list[str] = []
-    for start, end, first_line in delimited.plan_ranges(iter(blocks), target):
-        parsed = delimited.parse_range(data[start:end], first_line, ",", 2, WANTED, has_header=start == 0)
+    for start, end, first_line, plain in delimited.plan_ranges(iter(blocks), target):
+        parsed = delimited.parse_range(
+            data[start:end], first_line, ",", 2, WANTED, has_header=start == 0, plain_lines=plain
+        )
         lines += parsed.table.column("_line").to_pylist()
         emails += parsed.table.column("email").to_pylist()
     return lines, emails

@@ -37,22 +37,27 @@ class Records:
     quoted_newlines: bool
 
 
-def find_records(data: bytes, first_line: int) -> Records:
-    """Splits a buffer that begins at a record start into non-empty records."""
+def find_records(data: bytes, first_line: int, plain_lines: bool = False) -> Records:
+    """Splits a buffer that begins at a record start into non-empty records. ``plain_lines``: the
+    planner already found no newline inside quotes here, so every newline ends a record."""
     arr = np.frombuffer(data, dtype=np.uint8)
-    quotes = np.flatnonzero(arr == QUOTE)
     newlines = np.flatnonzero(arr == NEWLINE)
-    terminators = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
+    terminators = newlines if plain_lines else newlines[_even_quotes_before(arr, newlines)]
     starts = np.concatenate([[0], terminators + 1]).astype(np.int64)
     ends = np.concatenate([terminators + 1, [len(data)]]).astype(np.int64)
     # A record is empty when nothing but its line ending ("\n" or "\r\n") is left.
-    padded = np.concatenate([[0, 0], arr])
     content = ends - starts
-    content -= (content > 0) & (padded[ends + 1] == NEWLINE)
-    content -= (content > 0) & (padded[starts + content + 1] == CARRIAGE_RETURN)
+    if len(data):
+        content -= (content > 0) & (arr[np.maximum(ends - 1, 0)] == NEWLINE)
+        content -= (content > 0) & (arr[np.maximum(starts + content - 1, 0)] == CARRIAGE_RETURN)
     keep = content > 0
     lines = first_line + np.searchsorted(newlines, starts)
     return Records(starts[keep], ends[keep], lines[keep], terminators.size < newlines.size)
+
+
+def _even_quotes_before(arr: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Whether an even number of '"' precede each position (RFC 4180 quote parity)."""
+    return (np.searchsorted(np.flatnonzero(arr == QUOTE), positions) & 1) == 0
 
 
 def first_record(data: bytes) -> bytes | None:
@@ -93,9 +98,10 @@ def parse_range(
     n_columns: int,
     wanted: dict[str, int],
     has_header: bool,
+    plain_lines: bool = False,
 ) -> ParsedRange:
     """Parses one range; ``wanted`` maps output field names to column positions."""
-    records = find_records(data, first_line)
+    records = find_records(data, first_line, plain_lines)
     read = len(records.starts)
     headers = 1 if has_header and read else 0
     starts, ends, lines = records.starts[headers:], records.ends[headers:], records.lines[headers:]
@@ -115,7 +121,8 @@ def _parse_fast(
     try:
         table = pacsv.read_csv(
             io.BytesIO(body),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            # Without quoted newlines pyarrow may split the range into blocks and parse them on all cores.
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24 if quoted_newlines else 1 << 20),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted_newlines),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -178,36 +185,43 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def iter_chunks(blocks: Iterator[bytes], target_bytes: int, quoted: bool) -> Iterator[tuple[bytes, int]]:
-    """Regroups a byte stream into (chunk, first_line) pieces of about ``target_bytes`` that end
-    at record ends: newlines outside double quotes when ``quoted`` (CSV), any newline otherwise."""
+def iter_chunks(blocks: Iterator[bytes], target_bytes: int, quoted: bool) -> Iterator[tuple[bytes, int, bool]]:
+    """Regroups a byte stream into (chunk, first_line, plain_lines) pieces of about ``target_bytes``
+    that end at record ends: newlines outside double quotes when ``quoted`` (CSV), any newline
+    otherwise. ``plain_lines`` says no newline of the chunk is inside quotes (parsers may skip the scan)."""
     buffer, line = b"", 1
     for block in blocks:
         buffer += block
         if len(buffer) < target_bytes:
             continue
-        cut = _last_record_end(buffer, quoted)
+        cut, plain = _last_record_end(buffer, quoted)
         if cut:
-            yield buffer[:cut], line
+            yield buffer[:cut], line, plain
             line += buffer.count(b"\n", 0, cut)
             buffer = buffer[cut:]
     if buffer:
-        yield buffer, line
+        yield buffer, line, not quoted
 
 
-def _last_record_end(buffer: bytes, quoted: bool) -> int:
-    """Offset just past the last record terminator in a buffer that starts at a record start."""
+def _last_record_end(buffer: bytes, quoted: bool) -> tuple[int, bool]:
+    """Offset just past the last record terminator in a buffer that starts at a record start, and
+    whether every newline before it ends a record."""
     if not quoted:
-        return buffer.rfind(b"\n") + 1
+        return buffer.rfind(b"\n") + 1, True
     arr = np.frombuffer(buffer, dtype=np.uint8)
     newlines = np.flatnonzero(arr == NEWLINE)
-    terminators = newlines[(np.searchsorted(np.flatnonzero(arr == QUOTE), newlines) & 1) == 0]
-    return int(terminators[-1]) + 1 if terminators.size else 0
+    ends = _even_quotes_before(arr, newlines)
+    if not ends.any():
+        return 0, False
+    last = int(np.flatnonzero(ends)[-1])
+    return int(newlines[last]) + 1, bool(ends[: last + 1].all())
 
 
-def plan_ranges(blocks: Iterator[bytes], target_bytes: int, quoted: bool = True) -> Iterator[tuple[int, int, int]]:
-    """Cuts a stream into (start, end, first_line) ranges of about ``target_bytes`` at record ends."""
+def plan_ranges(
+    blocks: Iterator[bytes], target_bytes: int, quoted: bool = True
+) -> Iterator[tuple[int, int, int, bool]]:
+    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
     start = 0
-    for chunk, line in iter_chunks(blocks, target_bytes, quoted):
-        yield start, start + len(chunk), line
+    for chunk, line, plain in iter_chunks(blocks, target_bytes, quoted):
+        yield start, start + len(chunk), line, plain
         start += len(chunk)

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from transforms import combo, delimited, jsonlines, sqldump
 
-Parse = Callable[[bytes, int, "Layout", dict[str, int], bool], delimited.ParsedRange]
+# (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
+Parse = Callable[[bytes, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,17 @@ class Format:
     parse: Parse
 
 
-def _csv(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool) -> delimited.ParsedRange:
+def _csv(
+    data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool, plain_lines: bool
+) -> delimited.ParsedRange:
     parsed = delimited.parse_range(
-        data, first_line, layout.delimiter, len(layout.columns), wanted, has_header=layout.has_header and at_start
+        data,
+        first_line,
+        layout.delimiter,
+        len(layout.columns),
+        wanted,
+        has_header=layout.has_header and at_start,
+        plain_lines=plain_lines,
     )
     return _repeated_headers_to_dead(parsed, layout, wanted) if layout.has_header else parsed
 
@@ -63,14 +72,18 @@ def _repeated_headers_to_dead(
 
 
 def _lines(parse: Callable[[bytes, int, list[str], dict[str, int]], delimited.ParsedRange]) -> Parse:
-    def adapted(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool) -> delimited.ParsedRange:
+    def adapted(
+        data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool, __: bool
+    ) -> delimited.ParsedRange:
         return parse(data, first_line, list(layout.columns), wanted)
 
     return adapted
 
 
 def _sql(parse: Callable[..., delimited.ParsedRange]) -> Parse:
-    def adapted(data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool) -> delimited.ParsedRange:
+    def adapted(
+        data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], _: bool, __: bool
+    ) -> delimited.ParsedRange:
         return parse(data, first_line, list(layout.columns), wanted, layout.table)
 
     return adapted

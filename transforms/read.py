@@ -247,6 +247,7 @@ class RangeTask:
     start: int
     end: int
     first_line: int
+    plain_lines: bool = False  # the planner saw no newline inside quotes in this range
 
 
 def sample_text(spec: InputSpec) -> bytes:
@@ -280,8 +281,8 @@ class PlanTasksFn(beam.DoFn):
             quoted = formats.FORMATS[spec.format].quoted
             with storage.open_raw(spec.path) as handle:
                 blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                for start, end, line in delimited.plan_ranges(blocks, self._range_bytes, quoted):
-                    yield RangeTask(spec, start, end, line)
+                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoted):
+                    yield RangeTask(spec, start, end, line, plain)
 
 
 @dataclass
@@ -347,16 +348,22 @@ class ParseTaskFn(beam.DoFn):
             if task.end != WHOLE:
                 handle.seek(task.start)
                 data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
-                yield from self._emit(spec, fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0))
+                parsed = fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
+                yield from self._emit(spec, parsed)
                 return
             status = _Status()
             target = self._range_bytes if fmt.splittable else 1 << 62
             first = True
-            for chunk, line in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
+            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
                 yield from self._emit(
                     spec,
                     fmt.parse(
-                        chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first
+                        chunk.removeprefix(delimited.UTF8_BOM) if first else chunk,
+                        line,
+                        spec.layout,
+                        wanted,
+                        first,
+                        plain,
                     ),
                 )
                 first = False
@@ -391,12 +398,12 @@ def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.Parsed
 
 
 def present_counts(table: pa.Table) -> dict[str, dict[str, int]]:
-    """Non-blank raw values per field: normalization's rejects are the difference (plausibility)."""
+    """Non-empty raw values per field: normalization's rejects are the difference (plausibility)."""
     counts = {}
     for name in table.column_names:
         if name not in (LINE, SOURCE, CUSTOMER_ID):
-            blank = pc.utf8_length(pc.utf8_trim_whitespace(table.column(name)))
-            counts[name] = {"raw": int(pc.sum(pc.greater(blank, 0)).as_py() or 0)}
+            non_empty = pc.greater(pc.binary_length(table.column(name)), 0)
+            counts[name] = {"raw": int(pc.sum(non_empty).as_py() or 0)}
     return counts
 
 

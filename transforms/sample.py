@@ -25,7 +25,7 @@ def sample_column(spec: InputSpec, field: str) -> list[str | None]:
         return [None if v is None else str(v) for v in column.to_pylist()[:SAMPLE_ROWS]]
     text = sample_text(spec)
     parsed = formats.FORMATS[spec.format].parse(
-        text[: formats.complete_end(text)], 1, spec.layout, {field: position}, True
+        text[: formats.complete_end(text)], 1, spec.layout, {field: position}, True, False
     )
     return parsed.table.column(field).to_pylist()[:SAMPLE_ROWS]
 
