@@ -133,6 +133,12 @@ def build_report(
             )
             assert isinstance(base_mh, MinHash)
             entry["base_distinct"] = base["distinct"]
+            # Plausibility: how varied the dump's values are next to ours. Generators give tell-tale
+            # diversity (every name unique, or a few dozen names over thousands of rows).
+            entry["diversity"] = {
+                "dump": round(count(DUMP, field) / counts["values"], 4) if counts["values"] else None,
+                "base": round(base["distinct"] / base["values"], 4) if base.get("values") else None,
+            }
             entry.update(
                 estimate.bloom_overlap(count(BLOOM, field), count(DUMP, field), base["bloom"]["fpr"]).as_dict()
             )
