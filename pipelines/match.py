@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
+from datasketch import MinHash
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, storage, verdict
+from transforms import __version__, bundle, hashing, library, storage, verdict
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
@@ -67,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "no candidates",
     )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
+    parser.add_argument(
+        "--library",
+        metavar="DIR",
+        help="library of earlier dumps, local or gs://: report which ones contain this dump, then add it",
+    )
+    parser.add_argument(
+        "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -94,6 +103,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     region = args.default_region or manifest.get("default_region")
     use_index = bundle.has_index(manifest) and not args.no_index
+    library_entry = None
+    if args.library:
+        library.check_label(args.library_label or args.out)
+        library.read_index(args.library)  # an unreadable library stops the run before any work
+        library_entry = library.new_entry_id()  # chosen here, so a retried Publish step adds nothing twice
     stage = storage.join(args.out, storage.STAGING)
     for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
@@ -144,6 +158,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             beam.pvalue.AsDict(dump_minhash),
             beam.pvalue.AsDict(checksums),
             use_index,
+            args.library,
         )
         _ = seed | "Publish" >> beam.Map(
             _publish,
@@ -155,6 +170,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             beam.pvalue.AsSingleton(report_path),
             beam.pvalue.AsList(candidate_files),
             beam.pvalue.AsList(dead_files),
+            beam.pvalue.AsDict(dump_minhash),
+            library_entry,
         )
     if not common.finished_here(options, "dumpmatch match", stage):
         return {}
@@ -174,8 +191,13 @@ def _write_report(
     dump_minhash: dict,
     checksums: dict[str, str],
     use_index: bool,
+    library_path: str | None,
 ) -> str:
     report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
+    if library_path:
+        found = library.containment(library_path, manifest["key_fingerprint"], *_sized(report, dump_minhash))
+        report["library"] = found.rows  # what verdict.decide reads: resolved containments only
+        report["library_search"] = {"path": library_path, **found.summary()}
     report["verdict"] = verdict.decide(report)
     path = storage.join(out, REPORT)
     storage.write_json(path, report)
@@ -192,12 +214,16 @@ def _publish(
     _report: str,
     _candidates: list[str],
     _dead_letters: list[str],
+    dump_minhash: dict[str, MinHash],
+    library_entry: str | None,
 ) -> None:
     """The graph's last step — its side inputs are every written output, so it runs after them: move
     the staged outputs into place, then write the manifest. Being in the graph, it runs however the job
     was launched, flex templates included."""
     outputs = storage.publish(stage, out)
     report = storage.read_json(storage.join(out, REPORT))
+    fingerprint = bundle_manifest["key_fingerprint"]
+    added = _add_to_library(args, out, report, dump_minhash, fingerprint, library_entry) if library_entry else None
     manifest = {
         "format": RUN_FORMAT,
         "format_version": 1,
@@ -208,8 +234,35 @@ def _publish(
         "rows": report["rows"],
         "outputs": {rel: storage.sha256(storage.join(out, rel)) for rel in outputs},
         "timings": {"seconds": round(time.time() - launched, 3)},
+        **({"library": {"path": args["library"], "entry": added}} if args["library"] else {}),
     }
     storage.write_json(storage.join(out, MANIFEST), manifest)
+
+
+def _sized(report: dict[str, Any], dump_minhash: dict[str, MinHash]) -> tuple[dict[str, MinHash], dict[str, int]]:
+    """Fields with values: their MinHashes and distinct counts (the report's HLL estimates)."""
+    sizes = {f: e["distinct"] for f, e in report["fields"].items() if e["distinct"] > 0 and f in dump_minhash}
+    return {f: dump_minhash[f] for f in sizes}, sizes
+
+
+def _add_to_library(
+    args: dict[str, Any],
+    out: str,
+    report: dict[str, Any],
+    dump_minhash: dict[str, MinHash],
+    fingerprint: str,
+    entry_id: str,
+) -> str | None:
+    """Adds a run whose inputs pass check_inputs (the command fails on the others: a dump read short is
+    no reference for later ones); the id was chosen at launch, so a retried step finds it and stops."""
+    try:
+        check_inputs(report["inputs"], args["allow_truncated"], args["max_dead_letter_fraction"])
+    except InputError:
+        return None
+    if all(entry["id"] != entry_id for entry in library.read_index(args["library"])["entries"]):
+        label = args["library_label"] or out
+        library.add_entry(args["library"], entry_id, label, fingerprint, *_sized(report, dump_minhash))
+    return entry_id
 
 
 def main() -> int:

@@ -16,7 +16,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import cli, match, sketch
 from tests.conftest import write_csv
-from transforms import hashing, synthetic
+from transforms import hashing, library, synthetic
+from transforms.errors import InputError
 from transforms.prepare import Prepare
 from transforms.probe import ProbeFn
 from transforms.read import ReadRecords, inspect_inputs
@@ -135,6 +136,29 @@ def test_reruns_are_byte_identical_and_leave_no_stale_shards(world: dict, tmp_pa
         "dead_letter/dead_letter-00000-of-00001.parquet",
     ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_a_dump_seen_before_is_found_in_the_library(world: dict, tmp_path: Path) -> None:
+    shelf = str(tmp_path / "library")
+    first = _match(world, tmp_path / "first", "--library", shelf, "--library-label", "first sighting")
+    assert first["library"] == [] and first["library_search"]["compared"] == 0
+    again = _match(world, tmp_path / "again", "--library", shelf)
+    assert again["library_search"] == {"path": shelf, "compared": 1, "skipped_other_key": 0, "unresolved": []}
+    email = next(row for row in again["library"] if row["field"] == "email")
+    assert email["label"] == "first sighting" and email["containment"] == 1.0
+    assert again["verdict"]["label"] == "recycled"
+    entries = library.read_index(shelf)["entries"]
+    assert sorted(e["label"] for e in entries) == sorted(["first sighting", str(tmp_path / "again")])
+    manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert manifest["library"]["entry"] in {e["id"] for e in entries}
+
+
+def test_a_run_failing_its_input_checks_stays_out_of_the_library(world: dict, tmp_path: Path) -> None:
+    shelf = str(tmp_path / "library")
+    with pytest.raises(InputError, match="could not be parsed"):
+        _match(world, tmp_path / "run", "--library", shelf, "--max-dead-letter-fraction", "0")
+    assert library.read_index(shelf)["entries"] == []
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["library"] == {"path": shelf, "entry": None}
 
 
 def test_two_dumps_with_different_layouts(world: dict, tmp_path: Path) -> None:
