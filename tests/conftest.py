@@ -14,7 +14,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from pipelines import sketch
 from pipelines.common import make_pipeline
+from transforms import synthetic
 
 
 def write_csv(path: Path, table: pa.Table) -> Path:
@@ -22,6 +24,17 @@ def write_csv(path: Path, table: pa.Table) -> Path:
     pacsv.write_csv(table, sink)
     path.write_bytes(sink.getvalue())
     return path
+
+
+def sketched_base(folder: Path, customers: int, *sketch_args: str) -> tuple[Path, pa.Table]:
+    """A generated customer base in ``folder``, a key, and its bundle in ``folder/bundle``."""
+    key = folder / "k.key"
+    key.write_text(secrets.token_hex(32))
+    base = synthetic.customers(customers)
+    write_csv(folder / "customers.csv", base)
+    args = ["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)]
+    sketch.run([*args, *sketch_args])
+    return key, base
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import cli, match, sketch
-from tests.conftest import write_csv
+from pipelines import cli, match
+from tests.conftest import sketched_base
 from transforms import synthetic
 
 GENUINE = 40
@@ -24,11 +24,7 @@ GENUINE = 40
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("formats")
-    key = folder / "k.key"
-    key.write_text("cd" * 32)
-    base = synthetic.customers(200)
-    write_csv(folder / "customers.csv", base)
-    sketch.run(["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)])
+    key, base = sketched_base(folder, 200)
     rows = synthetic.dump(base, 60, GENUINE / 60).table.to_pylist()
     return {"folder": folder, "key": key, "rows": rows}
 

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import cli, match, sketch
-from tests.conftest import write_csv
+from pipelines import cli, match
+from tests.conftest import sketched_base, write_csv
 from transforms import hashing, library, synthetic
 from transforms.errors import InputError
 from transforms.prepare import Prepare
@@ -32,14 +32,10 @@ MALFORMED = b"ragged,row\n"
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A base, a bundle and a dump whose genuine rows are known."""
     folder = tmp_path_factory.mktemp("world")
-    key = folder / "k.key"
-    key.write_text("ab" * 32)
-    base = synthetic.customers(CUSTOMERS)
+    key, base = sketched_base(folder, CUSTOMERS)
     generated = synthetic.dump(base, DUMP_ROWS, GENUINE)
-    write_csv(folder / "customers.csv", base)
     dump = write_csv(folder / "dump.csv", generated.table)
     dump.write_bytes(dump.read_bytes() + MALFORMED)
-    sketch.run(["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)])
     truth = {line: cid for line, cid in enumerate(generated.source_customer.to_pylist(), start=2) if cid}
     return {"folder": folder, "key": key, "bundle": folder / "bundle", "dump": dump, "truth": truth}
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import match, sketch
-from tests.conftest import write_csv
+from pipelines import match
+from tests.conftest import sketched_base, write_csv
 from transforms import storage, synthetic
 
 KILL_WAIT_SECONDS = 60
@@ -23,12 +23,8 @@ WORKERS = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processi
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("runs")
-    key = folder / "k.key"
-    key.write_text("ef" * 32)
-    base = synthetic.customers(20000)
-    write_csv(folder / "customers.csv", base)
+    key, base = sketched_base(folder, 20000)
     write_csv(folder / "dump.csv", synthetic.dump(base, DUMP_ROWS, 0.5).table)
-    sketch.run(["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)])
     return {"folder": folder, "key": key}
 
 

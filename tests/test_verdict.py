@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines import match, sketch
-from tests.conftest import write_csv
+from tests.conftest import sketched_base, write_csv
 from transforms import synthetic, verdict
 
 
@@ -69,24 +69,10 @@ def test_labels_are_the_documented_set() -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("verdict")
-    key = folder / "k.key"
-    key.write_text("12" * 32)
-    base = synthetic.customers(3000)
-    write_csv(folder / "customers.csv", base)
-    canary_id = base.column("customer_id")[17].as_py()
+    canary_id = "C00000017"  # synthetic customer ids are C + 8 digits, in order
     (folder / "canaries.txt").write_text(f"# planted\n{canary_id}\n")
-    sketch.run(
-        [
-            "--customers",
-            str(folder / "customers.csv"),
-            "--out",
-            str(folder / "bundle"),
-            "--key-file",
-            str(key),
-            "--canaries",
-            str(folder / "canaries.txt"),
-        ]
-    )
+    key, base = sketched_base(folder, 3000, "--canaries", str(folder / "canaries.txt"))
+    assert canary_id in base.column("customer_id").to_pylist()
     return {"folder": folder, "key": key, "base": base, "canary": canary_id}
 
 
