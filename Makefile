@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 BENCH_ROWS ?= 1000000
 BENCH_CUSTOMERS ?= $(BENCH_ROWS)
+BENCH_PG_ROWS ?= 1000000 5000000
 
-.PHONY: install services demo test lint format typecheck bench eval template clean
+.PHONY: install services demo test lint format typecheck bench bench-postgres eval template clean
 
 install: $(STAMP)
 
@@ -43,6 +44,11 @@ typecheck: install
 
 bench: install
 	$(PY) bench/run.py --rows $(BENCH_ROWS) --customers $(BENCH_CUSTOMERS)
+
+# sketch straight from a real PostgreSQL server (started like the tests' one) at each size: wall time and
+# peak memory of the reader alone, of the sketches alone, and of the whole command (BENCHMARKS.md).
+bench-postgres: install services
+	$(PY) bench/postgres.py --rows $(BENCH_PG_ROWS)
 
 eval: install
 	$(PY) bench/eval.py

@@ -10,7 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, database, hashing, sketches, storage
+from transforms import __version__, bigquery, bundle, database, hashing, sketches, storage
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
@@ -24,6 +24,7 @@ from transforms.sample import dominant_region, estimate_rows
 BLOOM_FPR = 0.001
 # Customer-side dead letters keep no raw text: the bundle must hold no plaintext.
 BUNDLE_DEAD_LETTER_SCHEMA = DEAD_LETTER_SCHEMA.remove(DEAD_LETTER_SCHEMA.get_field_index("raw"))
+Source = list[InputSpec] | database.DatabaseSpec | bigquery.BigQuerySpec
 
 EPILOG = """example:
   dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
@@ -31,6 +32,10 @@ EPILOG = """example:
       --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
   PGPASSWORD=... dumpmatch sketch --customers 'postgresql://reader@db:5432/shop?table=customers' \\
       --out bundle/ --key-file dumpmatch.key --partitions 32
+  dumpmatch sketch --customers 'bigquery://my-project.crm.customers?expected_rows=5000000' \\
+      --customer-columns customer_id=id,email=email,phone=mobile --default-region GB \\
+      --out gs://bucket/bundle --key-file gs://bucket/secret.key \\
+      --runner DataflowRunner --project my-project --region europe-west1 --temp_location gs://bucket/tmp
 """
 
 
@@ -41,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="customer base files or globs, local or gs://: any format match reads (CSV, Parquet, ...)",
+        help="customer base files or globs, local or gs://: any format match reads (CSV, Parquet, ...); or one "
+        "postgresql://...?table=NAME or bigquery://PROJECT.DATASET.TABLE source",
     )
     parser.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write, local or gs://")
     parser.add_argument(
@@ -52,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--customer-columns",
         metavar="MAP",
-        help="map fields to your headers, e.g. email=E-Mail,phone=Mobile,id:order=OrderNo",
+        help="map fields to your headers, e.g. email=E-Mail,phone=Mobile,id:order=OrderNo (required for "
+        "bigquery://, customer_id included)",
     )
     parser.add_argument(
         "--default-region",
@@ -105,15 +112,22 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     key_path = hashing.resolve_key_path(args.key_file)
     key = hashing.load_key(key_path)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
-    source: list[InputSpec] | database.DatabaseSpec
-    if any(database.is_database_uri(c) for c in args.customers):
-        if len(args.customers) > 1:
-            raise InputError("--customers: a database URI must be the only customer source")
+    source: Source
+    reader: beam.PTransform
+    files: list[InputSpec] = []
+    uris = [c for c in args.customers if database.is_database_uri(c) or bigquery.is_bigquery_uri(c)]
+    if uris and len(args.customers) > 1:
+        raise InputError("--customers: a database or BigQuery URI must be the only customer source")
+    if bigquery.is_bigquery_uri(args.customers[0]):
+        source = bigquery.inspect_bigquery(args.customers[0], overrides)  # no network call at launch
+        region = args.default_region  # no launch-time sample: BigQuery is not called before the job
+        capacity = source.expected_rows
+        reader = bigquery.ReadBigQuery(source)
+    elif database.is_database_uri(args.customers[0]):
         source = database.inspect_database(args.customers[0], overrides, args.partition_column, args.partitions)
         region = args.default_region or source.region
         capacity = source.rows
-        reader: beam.PTransform = database.ReadDatabase(source)
-        files: list[InputSpec] = []
+        reader = database.ReadDatabase(source)
     else:
         source = files = inspect_inputs(
             args.customers, overrides, "--customers", args.format, inputs.limits(args), args.table
@@ -188,7 +202,7 @@ def _write_manifest(
     _: None,
     stage: str,
     out: str,
-    source: list[InputSpec] | database.DatabaseSpec,
+    source: Source,
     fingerprint: str,
     region: str | None,
     parameters: dict[str, Any],
@@ -202,6 +216,8 @@ def _write_manifest(
     staged, then everything moves into place, the manifest last. A bundle without one did not finish."""
     if isinstance(source, database.DatabaseSpec):
         entries = [database.manifest_entry(source, stats)]
+    elif isinstance(source, bigquery.BigQuerySpec):
+        entries = [bigquery.manifest_entry(source, stats)]
     else:
         entries = input_entries(source, stats, checksums)
     manifest = {
