@@ -67,6 +67,8 @@ def _print_headline(report: dict[str, Any], out: str, bundle_path: str, run_path
         f"  rows linked to a customer: {records['candidates']}"
         f" ({records['cooccurring']} with 2+ independent fields on the same customer)"
     )
+    verdict = report["verdict"]
+    print(f"  verdict: {verdict['label']} (confidence {verdict['confidence']:.2f}): {'; '.join(verdict['reasons'])}")
     for field, numbers in report["fields"].items():
         print(f"  {field:<10} matched {numbers['matched']:>6} of {numbers['values']:>6} values")
 

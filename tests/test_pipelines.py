@@ -275,6 +275,7 @@ def test_demo_prints_where_the_report_is(tmp_path: Path, capsys) -> None:  # typ
     out = capsys.readouterr().out
     assert code == 0
     assert f"report: {tmp_path / 'demo' / 'run' / 'report.json'}" in out
+    assert "verdict: genuine" in out
     report = json.loads((tmp_path / "demo" / "run" / "report.json").read_text())
     assert report["fields"]["email"]["matched"] == 120
     assert report["rows"]["dead_lettered"] == 2
