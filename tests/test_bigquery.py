@@ -72,7 +72,7 @@ DATAFLOW_LABELS = {
     "Read/ToRecords/ParDo(RowsToRecordsFn)",
     "Prepare/Hash",
     "CustomerIds",
-    "Build/WriteIndex",
+    "Build/MergeIndex",
     "Accounting",
     "WriteDeadLetters",
     "WriteManifest",

@@ -69,7 +69,7 @@ SKETCH_LABELS = {
     "Build/CombineHll",
     "Build/CombineMinhash",
     "Build/CombineBloom",
-    "Build/WriteIndex",
+    "Build/MergeIndex",
     "Accounting",
     "WriteDeadLetters",
     "WriteManifest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,10 +13,11 @@ import pyarrow.compute as pc
 
 from transforms import bundle, sketches, storage
 from transforms.combiners import BloomCombineFn, HllCombineFn, MinHashCombineFn
-from transforms.fields import CUSTOMER_ID
+from transforms.fields import CUSTOMER_ID, file_name
 from transforms.read import LINE, SOURCE
 
 _NOT_FIELDS = (SOURCE, LINE, CUSTOMER_ID)
+INDEX_PARTS = "index-parts"  # staged per-batch index pieces, merged per field and removed
 
 
 def field_digests(batch: pa.RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
@@ -42,21 +44,54 @@ def customer_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({**columns, CUSTOMER_ID: ids})
 
 
-class WriteIndexFn(beam.DoFn):
-    """Sorts one field's (digest, customer) pairs, drops duplicates and writes the index file."""
+class WriteIndexPartFn(beam.DoFn):
+    """Writes each batch's (digest, customer) pairs of one field as a staged part file as they stream
+    by, so no step ever holds a whole field's pairs in a group (memory stays flat with base size)."""
 
     def __init__(self, bundle_path: str) -> None:
         self._bundle_path = bundle_path
 
-    def process(self, element: tuple[str, Iterable[pa.Table]]) -> Iterator[tuple[str, dict[str, Any]]]:
-        field, tables = element
-        table = pa.concat_tables(list(tables)).combine_chunks()
+    def process(self, element: tuple[str, pa.Table]) -> Iterator[tuple[str, str]]:
+        field, table = element
+        if table.num_rows == 0:
+            return
+        first = f"{table.column('customer_id')[0].as_py()}|{table.num_rows}|{field}"
+        name = f"part-{zlib.crc32(first.encode('utf-8')):08x}-{table.num_rows}.parquet"
+        path = storage.join(self._bundle_path, INDEX_PARTS, file_name(field), name)
+        storage.write_parquet(path, table)
+        yield field, path
+
+
+class MergeIndexFn(beam.DoFn):
+    """One field at a time: reads its parts, sorts, drops duplicate pairs, writes the index file."""
+
+    def __init__(self, bundle_path: str) -> None:
+        self._bundle_path = bundle_path
+
+    def process(self, element: tuple[str, Iterable[str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        field, parts = element
+        paths = sorted(parts)
+        table = pa.concat_tables([bundle.INDEX_SCHEMA.empty_table(), *(storage.read_parquet(p) for p in paths)])
         rows = table.num_rows
-        table = table.group_by(["digest", "customer_id"], use_threads=False).aggregate([])
-        table = table.sort_by([("digest", "ascending"), ("customer_id", "ascending")]).select(["digest", "customer_id"])
+        table = _sorted_unique_pairs(table)
         storage.write_parquet(bundle.index_path(self._bundle_path, field), table)
-        distinct = pc.count_distinct(table.column("digest")).as_py()
+        storage.delete_tree(storage.join(self._bundle_path, INDEX_PARTS, file_name(field)))
+        digests = table.column("digest").to_numpy()
+        distinct = int(np.count_nonzero(digests[1:] != digests[:-1])) + 1 if digests.size else 0
         yield field, {"values": rows, "distinct": distinct}
+
+
+def _sorted_unique_pairs(table: pa.Table) -> pa.Table:
+    """Sorted by (digest, customer_id) with repeated pairs dropped: a sort and one comparison of
+    neighbours, where a hash aggregation would cost several times the field's size in memory."""
+    table = table.sort_by([("digest", "ascending"), ("customer_id", "ascending")]).combine_chunks()
+    if table.num_rows < 2:
+        return table
+    digests = table.column("digest").to_numpy()
+    ids = table.column("customer_id").combine_chunks()
+    same_id = pc.fill_null(pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)), False).to_numpy(zero_copy_only=False)
+    repeated = (digests[1:] == digests[:-1]) & same_id
+    return table.filter(pa.array(np.concatenate([[True], ~repeated])))
 
 
 class WriteSketchFn(beam.DoFn):
@@ -112,7 +147,8 @@ class BuildBundle(beam.PTransform):
             numbers.append(
                 batches
                 | "IndexRows" >> beam.FlatMap(index_rows)
-                | "GroupByField" >> beam.GroupByKey()
-                | "WriteIndex" >> beam.ParDo(WriteIndexFn(self._path))
+                | "WriteIndexParts" >> beam.ParDo(WriteIndexPartFn(self._path))
+                | "PartsByField" >> beam.GroupByKey()
+                | "MergeIndex" >> beam.ParDo(MergeIndexFn(self._path))
             )
         return tuple(numbers) | "AllNumbers" >> beam.Flatten() | "NumbersByField" >> beam.CombinePerKey(_merge_dicts)
