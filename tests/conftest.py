@@ -6,12 +6,14 @@ import io
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pipeline import PipelineVisitor
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines import sketch
@@ -35,6 +37,21 @@ def sketched_base(folder: Path, customers: int, *sketch_args: str) -> tuple[Path
     args = ["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)]
     sketch.run([*args, *sketch_args])
     return key, base
+
+
+def applied_transforms(pipeline: beam.Pipeline) -> dict[str, Any]:
+    """Every applied transform of a pipeline by its full label (a ParDo step's DoFn is its ``fn``)."""
+    found: dict[str, Any] = {}
+
+    class Collect(PipelineVisitor):
+        def enter_composite_transform(self, node: Any) -> None:
+            found[node.full_label] = node.transform
+
+        def visit_transform(self, node: Any) -> None:
+            found[node.full_label] = node.transform
+
+    pipeline.visit(Collect())
+    return found
 
 
 @pytest.fixture

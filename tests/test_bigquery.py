@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.gcp.bigquery import _CustomBigQueryStorageSource
-from apache_beam.pipeline import PipelineVisitor
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 from psycopg import sql
 
 from pipelines import common, sketch
+from tests.conftest import applied_transforms
 from tests.postgres import SUPERUSER, PostgresServer, server_fixture
 from transforms import bigquery, bundle, synthetic
 from transforms.errors import InputError
@@ -128,21 +128,6 @@ def _argv(world: dict[str, Any], out: Path, uri: str, mapping: str = MAPPING) ->
     return ["--customers", uri, "--out", str(out), "--key-file", str(world["key"]), "--customer-columns", mapping]
 
 
-def _applied(pipeline: beam.Pipeline) -> dict[str, Any]:
-    """Every applied transform by its full label."""
-    found: dict[str, Any] = {}
-
-    class Collect(PipelineVisitor):
-        def enter_composite_transform(self, node: Any) -> None:
-            found[node.full_label] = node.transform
-
-        def visit_transform(self, node: Any) -> None:
-            found[node.full_label] = node.transform
-
-    pipeline.visit(Collect())
-    return found
-
-
 QUERY = "SELECT * FROM crm.customers WHERE active"
 
 
@@ -166,7 +151,7 @@ def test_sketch_from_bigquery_translates_for_dataflow_offline(
     labels = {t.unique_name for t in proto.components.transforms.values()}
     assert labels >= DATAFLOW_LABELS, sorted(DATAFLOW_LABELS - labels)
 
-    read = _applied(pipeline)["Read/ReadFromBigQuery"]
+    read = applied_transforms(pipeline)["Read/ReadFromBigQuery"]
     assert isinstance(read, beam.io.ReadFromBigQuery)
     assert read.method == beam.io.ReadFromBigQuery.Method.DIRECT_READ
     assert read._kwargs["selected_fields"] == sorted(COLUMNS.values())
@@ -174,7 +159,7 @@ def test_sketch_from_bigquery_translates_for_dataflow_offline(
     # What a worker unpickles from the job: the source and our DoFn, after a second round trip.
     restored = beam.Pipeline.from_runner_api(proto, DataflowRunner(), pipeline.options)
     assert {t.unique_name for t in restored.to_runner_api().components.transforms.values()} == labels
-    steps = _applied(restored)
+    steps = applied_transforms(restored)
     (source,) = steps["Read/ReadFromBigQuery/Read/EmitSource"].fn._fn(None)  # Map's function, wrapped in a list
     assert isinstance(source, _CustomBigQueryStorageSource)
     assert source.selected_fields == sorted(COLUMNS.values()) and source.method == "DIRECT_READ"

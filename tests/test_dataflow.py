@@ -27,12 +27,11 @@ from typing import Any
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
-from apache_beam.pipeline import PipelineVisitor
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
 from pipelines import cli, common, flex, match, sketch
-from tests.conftest import write_csv
+from tests.conftest import applied_transforms, write_csv
 from transforms import bundle, hashing, synthetic
 from transforms.gcs import EMULATOR_ENV
 from transforms.prepare import KeyedHashFn
@@ -143,21 +142,6 @@ def _labels(proto: beam_runner_api_pb2.Pipeline) -> set[str]:
     return {t.unique_name for t in proto.components.transforms.values()}
 
 
-def _applied(pipeline: beam.Pipeline) -> dict[str, Any]:
-    """Every step by its full label; a ParDo step's DoFn is its ``fn``."""
-    found: dict[str, Any] = {}
-
-    class Collect(PipelineVisitor):
-        def enter_composite_transform(self, node: Any) -> None:
-            found[node.full_label] = node.transform
-
-        def visit_transform(self, node: Any) -> None:
-            found[node.full_label] = node.transform
-
-    pipeline.visit(Collect())
-    return found
-
-
 def _restored(pipeline: beam.Pipeline) -> beam.Pipeline:
     """The job's proto back into a Pipeline: every DoFn and CombineFn is unpickled, as a worker would."""
     return beam.Pipeline.from_runner_api(_runner(pipeline).proto_pipeline, DataflowRunner(), pipeline.options)
@@ -175,7 +159,7 @@ def _round_trip(pipeline: beam.Pipeline, wanted: set[str]) -> dict[str, Any]:
         for env in proto.components.environments.values()
     }
     assert images == {IMAGE}, "workers must run the image that holds this package"
-    return _applied(restored)
+    return applied_transforms(restored)
 
 
 def _unpickled(blob: bytes) -> Iterator[bytes]:
@@ -351,7 +335,7 @@ def test_flex_template_parameters_reach_the_graph(
         "--template_location=gs://test-bucket/staging/template_launches/1/job_object",
         "--job_name=dumpmatch-test",
     ]
-    steps = _applied(_restored(_dry_run(flex.main, argv, monkeypatch)))
+    steps = applied_transforms(_restored(_dry_run(flex.main, argv, monkeypatch)))
     assert steps["Probe/ParDo(ProbeFn)"].fn._posting_cap == 7
     assert no_network == []
 
