@@ -36,7 +36,7 @@ from apache_beam.metrics import Metrics
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID
 from transforms.read import DEAD_LETTER_SCHEMA, LINE, SOURCE
-from transforms.report import AccountingError
+from transforms.report import checked_counts
 
 FORMAT = "bigquery"
 SCHEME = "bigquery://"
@@ -304,10 +304,7 @@ class ReadBigQuery(beam.PTransform):
 
 def manifest_entry(spec: BigQuerySpec, stats: dict[str, Any]) -> dict[str, Any]:
     """The bundle manifest's input entry: what was read and the checked counts (known only after the read)."""
-    counts = stats.get("inputs", {}).get(spec.label, {})
-    rows = {k: counts.get(k, 0) for k in ("rows_read", "rows_parsed", "rows_dead_lettered", "headers")}
-    if rows["rows_read"] != rows["rows_parsed"] + rows["rows_dead_lettered"]:
-        raise AccountingError(f"row accounting broken for {spec.label}: {rows}")
+    rows = checked_counts(stats.get("inputs", {}).get(spec.label, {}), spec.label)
     return {
         "path": spec.label,
         "format": FORMAT,

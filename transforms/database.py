@@ -36,7 +36,7 @@ from transforms import normalize
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
 from transforms.read import BATCH_ROWS, LINE, SOURCE, dead_table
-from transforms.report import AccountingError
+from transforms.report import AccountingError, checked_counts
 from transforms.sample import SAMPLE_ROWS
 
 FORMAT = "postgresql"
@@ -161,9 +161,8 @@ def hold_snapshot(spec: DatabaseSpec | None) -> Iterator[None]:
 
 def manifest_entry(spec: DatabaseSpec, stats: dict[str, Any]) -> dict[str, Any]:
     """The bundle manifest's input entry: where the rows came from, which snapshot, checked counts."""
-    counts = stats.get("inputs", {}).get(spec.label, {})
-    rows = {k: counts.get(k, 0) for k in ("rows_read", "rows_parsed", "rows_dead_lettered", "headers")}
-    if rows["rows_read"] != spec.rows or spec.rows != rows["rows_parsed"] + rows["rows_dead_lettered"]:
+    rows = checked_counts(stats.get("inputs", {}).get(spec.label, {}), spec.label)
+    if rows["rows_read"] != spec.rows:
         raise AccountingError(f"row accounting broken for {spec.label}: {rows}, snapshot has {spec.rows} rows")
     return {
         "path": spec.label,

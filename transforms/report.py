@@ -19,16 +19,20 @@ class AccountingError(AssertionError):
     """Rows were lost: read != parsed + dead-lettered + headers. Always a bug."""
 
 
-def _accounting(counts: dict[str, int], where: str) -> dict[str, int]:
-    rows = {
-        "read": counts.get("rows_read", 0),
-        "parsed": counts.get("rows_parsed", 0),
-        "dead_lettered": counts.get("rows_dead_lettered", 0),
-        "headers": counts.get("headers", 0),
-    }
-    if rows["read"] != rows["parsed"] + rows["dead_lettered"] + rows["headers"]:
+COUNT_KEYS = ("rows_read", "rows_parsed", "rows_dead_lettered", "headers")
+
+
+def checked_counts(counts: dict[str, Any], where: str) -> dict[str, int]:
+    """An input's row counts, after checking that none was lost: read = parsed + dead-lettered + headers."""
+    rows = {key: counts.get(key, 0) for key in COUNT_KEYS}
+    if rows["rows_read"] != rows["rows_parsed"] + rows["rows_dead_lettered"] + rows["headers"]:
         raise AccountingError(f"row accounting broken for {where}: {rows}")
     return rows
+
+
+def _accounting(counts: dict[str, Any], where: str) -> dict[str, int]:
+    """The checked counts under the report's short names (read, parsed, dead_lettered, headers)."""
+    return {key.removeprefix("rows_"): value for key, value in checked_counts(counts, where).items()}
 
 
 def input_entries(
