@@ -97,7 +97,7 @@ DUMP_HEADERS = {
 }
 
 
-def _pick(rng: np.random.Generator, options: pa.Array, index: np.ndarray) -> pa.Array:
+def _pick(options: pa.Array, index: np.ndarray) -> pa.Array:
     return options.take(pa.array(index))
 
 
@@ -133,20 +133,20 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
         m = rows.size
         if m == 0:
             continue
-        first = _pick(rng, pa.array(locale.first_names), rng.integers(0, len(locale.first_names), m))
-        last = _pick(rng, pa.array(locale.last_names), rng.integers(0, len(locale.last_names), m))
+        first = _pick(pa.array(locale.first_names), rng.integers(0, len(locale.first_names), m))
+        last = _pick(pa.array(locale.last_names), rng.integers(0, len(locale.last_names), m))
         ascii_first = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(first, "NFKD"), r"[^A-Za-z]", ""))
         ascii_last = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(last, "NFKD"), r"[^A-Za-z]", ""))
-        domain = _pick(rng, pa.array(locale.domains), rng.integers(0, len(locale.domains), m))
+        domain = _pick(pa.array(locale.domains), rng.integers(0, len(locale.domains), m))
         number = pa.array(rng.integers(1, 200, m).astype(str))
-        street = _pick(rng, pa.array(locale.streets), rng.integers(0, len(locale.streets), m))
+        street = _pick(pa.array(locale.streets), rng.integers(0, len(locale.streets), m))
         columns["customer_id"].append(_join("C", pc.utf8_lpad(pa.array(rows.astype(str)), 8, "0")))
         columns["email"].append(_join(ascii_first, ".", ascii_last, pa.array(rows.astype(str)), "@", domain))
         columns["phone"].append(_join("+", locale.calling_code, _phone_numbers(locale, rows)))
         columns["first_name"].append(first)
         columns["last_name"].append(last)
         columns["street"].append(_join(number, " ", street) if locale.number_first else _join(street, " ", number))
-        columns["city"].append(_pick(rng, pa.array(locale.cities), rng.integers(0, len(locale.cities), m)))
+        columns["city"].append(_pick(pa.array(locale.cities), rng.integers(0, len(locale.cities), m)))
         columns["postcode"].append(_digits(rng, m, 5))
         columns["country"].append(pa.array(np.full(m, locale.country)))
     table = pa.table({k: pa.concat_arrays(v) if v else pa.array([], pa.string()) for k, v in columns.items()})
