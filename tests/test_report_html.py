@@ -145,7 +145,7 @@ def test_the_page_leads_with_the_verdict_its_reasons_and_what_to_do() -> None:
     # Per field: exact counts, estimates with intervals, MinHash below its resolution said so.
     assert "598.6" not in page.text and "599 (584–609)" in page.text and "578 (442–726)" in page.text
     assert "below resolution (±11.7)" in page.text
-    assert "105,895" in page.text and "utf-8" in page.text and "E-Mail" in page.text
+    assert "105,895" in page.text and "utf-8" in page.text and "email E-Mail" in page.text
     assert "9.9.9" in page.text and "6034f2a8c401" in page.text and "--posting-cap 50" in page.text
     assert "@media print" in html_report.CSS
 

@@ -339,7 +339,6 @@ def _fields(report: dict[str, Any]) -> str:
     fields = mapping(report, "fields")
     if not isinstance(fields, dict) or not fields:
         return "<p>No field of the dump was compared.</p>"
-    columns = mapping(report, "columns")
     rows = []
     for name, value in sorted(fields.items()):
         f = value if isinstance(value, dict) else {}
@@ -352,7 +351,6 @@ def _fields(report: dict[str, Any]) -> str:
         rows.append(
             [
                 f"<strong>{esc(name)}</strong>{absent}",
-                esc(get(columns, name, default=MISSING)),
                 number(get(f, "values")),
                 number(get(f, "distinct")),
                 number(get(f, "matched")),
@@ -363,7 +361,6 @@ def _fields(report: dict[str, Any]) -> str:
         )
     headers = [
         "field",
-        "dump column",
         "rows with a value",
         "distinct",
         "rows matched",
@@ -377,7 +374,7 @@ def _fields(report: dict[str, Any]) -> str:
         "index. The estimates of distinct values matched use only the sketches (what a partner holding a "
         "sketch-only bundle would see), with 95% intervals.</p>"
     )
-    return note + "<figure>" + overlap_svg(fields) + "</figure>" + table(headers, rows, numeric=(2, 3, 4, 5, 6, 7))
+    return note + "<figure>" + overlap_svg(fields) + "</figure>" + table(headers, rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
 def overlap_svg(fields: dict[str, Any]) -> str:

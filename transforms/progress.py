@@ -112,7 +112,7 @@ def describe(prog: str, counts: Counts, total_bytes: int, elapsed: float, finish
     parts.append(f"{counts.rows:,} rows")
     rate = counts.rows / elapsed if elapsed > 0 else 0.0
     if finished:
-        parts.append(f"in {human_seconds(elapsed)} ({rate:,.0f} rows/s)")
+        parts[-1] += f" in {human_seconds(elapsed)} ({rate:,.0f} rows/s)"
         return f"{prog}: " + ", ".join(parts)
     if counts.rows:
         parts.append(f"{rate:,.0f} rows/s")

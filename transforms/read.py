@@ -337,22 +337,23 @@ def parse_task(
     consumed: Callable[[int], None] = lambda _: None,
 ) -> Iterator[delimited.ParsedRange]:
     """Parses one task piece by piece. ``status`` learns why a stream ended early; ``consumed`` hears how
-    many of the input's bytes each piece used (the task's whole share in the end), for progress."""
+    many of the input's bytes each piece used once the caller is done with it (the task's whole share in
+    the end), for progress."""
     spec = task.spec
-    status = status or _Status()
+    status = _Status() if status is None else status
     wanted = dict(spec.mapping)
     if spec.format == "parquet":
         parsed, groups = _read_row_group(task, wanted)
-        consumed(spec.size * task.end // groups - spec.size * task.start // groups)
         yield parsed
+        consumed(spec.size * task.end // groups - spec.size * task.start // groups)
         return
     fmt = formats.FORMATS[spec.format]
     with storage.open_raw(spec.path) as handle:
         if task.end != WHOLE:
             handle.seek(task.start)
             data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
-            consumed(task.end - task.start)
             yield fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
+            consumed(task.end - task.start)
             return
         target = range_bytes if fmt.splittable else 1 << 62
         blocks = _stream_blocks(spec, handle, status)
@@ -360,12 +361,12 @@ def parse_task(
         first = True
         for chunk, line, plain in delimited.iter_chunks(blocks, target, fmt.quoted):
             position = min(handle.tell(), start + spec.size)
-            consumed(position - done)
-            done = position
             yield fmt.parse(
                 chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first, plain
             )
             first = False
+            consumed(position - done)
+            done = position
         consumed(start + spec.size - done)
 
 
