@@ -195,6 +195,7 @@ def test_values_from_the_dump_are_escaped_everywhere() -> None:
 def test_samples_only_when_the_report_has_them() -> None:
     report = demo_report()
     assert "Sample rows" not in Page(html_report.render_run(report)).text
+    assert "no sample to show" in Page(html_report.render_run({**report, "samples": []})).text
     report["samples"] = [
         {
             "source_file": "dump.csv",

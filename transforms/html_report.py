@@ -557,9 +557,11 @@ def _mapping(report: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
 
 
 def _samples(samples: Any) -> str:
-    if not isinstance(samples, list) or not samples:
+    if not isinstance(samples, list):
         return ""
     samples = [s for s in samples if isinstance(s, dict)]
+    if not samples:
+        return section("samples", "Sample rows", "<p>No row of the dump links to a customer: no sample to show.</p>")
     names = sorted({str(k) for s in samples for k in mapping(s, "values")})[:SAMPLE_FIELDS_MAX]
     headers = ["file", "line", "customer id", "fields matched", "score", *names]
     rows = [
