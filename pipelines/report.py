@@ -5,6 +5,7 @@ No pipeline: one JSON file in, one HTML page out, local or gs://.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -25,7 +26,7 @@ EPILOG = """example:
 """
 
 
-def make_parser() -> Any:
+def make_parser() -> argparse.ArgumentParser:
     p = common.parser("dumpmatch report", __doc__ or "", EPILOG)
     p.add_argument(
         "run", metavar="RUN", help="a run folder written by dumpmatch match (or its report.json), or a diff.json"
