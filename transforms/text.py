@@ -1,0 +1,125 @@
+"""Text steps every normalizer shares: Unicode NFKC, placeholders, accent folding, transliteration, tokens.
+
+All work on whole Arrow string arrays with ``pyarrow.compute``; only values that need Python (non-ASCII
+for NFKC, non-Latin scripts for transliteration) go through it, each distinct value once per batch and
+remembered across batches.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from anyascii import anyascii
+
+PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
+PUNCT = r"[^\p{L}\p{M}\p{N}\s]+"  # marks kept: Devanagari vowel signs are part of a word
+OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
+APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
+# Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
+_LATIN_LETTERS = {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+_GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "ΟΥ": "OU", "Ου": "Ou", "Ού": "Ou"}
+_CACHE = 1 << 18  # distinct values remembered per Python step: a few tens of MB at most
+
+
+def nfkc(values: pa.Array) -> pa.Array:
+    """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
+    U+0308), so non-ASCII values go through Python's unicodedata; ASCII is already NFKC."""
+    values = values.cast(pa.string())
+    return python_where(values, _non_ascii(values), _nfkc_one)
+
+
+@lru_cache(maxsize=_CACHE)
+def _nfkc_one(value: str) -> str:
+    return unicodedata.normalize("NFKC", value)
+
+
+def clean(values: pa.Array) -> pa.Array:
+    """NFKC, trimmed, with placeholder nulls ("NULL", "N/A", "-", …) made null."""
+    text = pc.utf8_trim_whitespace(nfkc(values))
+    placeholder = pc.is_in(pc.utf8_lower(text), value_set=pa.array(PLACEHOLDERS))
+    return pc.if_else(placeholder, pa.scalar(None, pa.string()), text)
+
+
+def fold_latin(values: pa.Array) -> pa.Array:
+    """Lowercase text with Latin accents folded ("müller" → "muller", "łódź" → "lodz"), vectorized:
+    NFKD, combining marks dropped, and the few letters NFKD keeps whole spelled out. Other
+    scripts pass through whole (see ``transliterate``): NFKD would also strip the marks of Cyrillic "й" or
+    Japanese "ダ", which change their sound."""
+    latin = pc.and_(_non_ascii(values), pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True)))
+    if not pc.any(latin).as_py():
+        return values
+    folded = pc.replace_substring_regex(pc.utf8_normalize(values, "NFKD"), r"\p{Mn}+", "")
+    for letter, spelled in _LATIN_LETTERS.items():
+        folded = pc.replace_substring(folded, letter, spelled)
+    return pc.if_else(latin, folded, values)
+
+
+def transliterate(values: pa.Array) -> pa.Array:
+    """Latin letters for every value still holding another script (Cyrillic, Greek, CJK, …), lowercased."""
+    return pc.utf8_lower(python_where(values, _non_ascii(values), to_latin))
+
+
+@lru_cache(maxsize=_CACHE)
+def to_latin(value: str) -> str:
+    """anyascii, except Greek "ου", which is "ou" (ELOT 743, and how Greeks write it) where anyascii says "oy"."""
+    for greek, latin in _GREEK_DIGRAPHS.items():
+        value = value.replace(greek, latin)
+    return anyascii(value)
+
+
+def python_where(values: pa.Array, mask: pa.Array, fn: Callable[[str], str | None]) -> pa.Array:
+    """``fn`` applied to the values under ``mask`` only, once per distinct value."""
+    if not pc.any(mask).as_py():
+        return values
+    subset = values.filter(mask).dictionary_encode()
+    mapped = pa.array([fn(v) for v in subset.dictionary.to_pylist()], pa.string())
+    return pc.replace_with_mask(values, mask, mapped.take(subset.indices))
+
+
+def _non_ascii(values: pa.Array) -> pa.Array:
+    return pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+
+
+def words(values: pa.Array) -> pa.Array:
+    """Punctuation to spaces, whitespace collapsed and trimmed; "" → null."""
+    text = pc.replace_substring_regex(values, PUNCT, " ")
+    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " ")))
+
+
+def sorted_tokens(values: pa.Array) -> pa.Array:
+    """Sorts the whitespace-separated tokens of each value, vectorized."""
+    tokens = pc.utf8_split_whitespace(values)
+    flat = pc.list_flatten(tokens)
+    order = pa.table({"row": pc.list_parent_indices(tokens), "token": flat}).sort_by(
+        [("row", "ascending"), ("token", "ascending")]
+    )
+    rebuilt = pa.ListArray.from_arrays(tokens.offsets, order["token"].combine_chunks(), mask=tokens.is_null())
+    return pc.binary_join(rebuilt, " ")
+
+
+def map_tokens(values: pa.Array, table: dict[str, str]) -> pa.Array:
+    """Replaces whole tokens by ``table`` (a token mapped to "" is dropped), vectorized; a row left
+    without tokens becomes null."""
+    tokens = pc.utf8_split_whitespace(values)
+    flat = pc.list_flatten(tokens)
+    mapped = pc.coalesce(pc.take(pa.array(list(table.values())), pc.index_in(flat, pa.array(list(table)))), flat)
+    rebuilt = pa.ListArray.from_arrays(tokens.offsets, mapped, mask=tokens.is_null())
+    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.binary_join(rebuilt, " "), " +", " ")))
+
+
+def empty_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def row_regions(regions: pa.Array | None, default_region: str | None, length: int) -> pa.Array:
+    """Each row's ISO region: its own country, else the base's default (null when neither)."""
+    default = pa.scalar(default_region, pa.string())
+    if regions is None:
+        return pa.array(np.full(length, default_region, dtype=object), pa.string())
+    regions = regions.cast(pa.string())
+    return pc.if_else(pc.fill_null(pc.equal(regions, ""), True), default, regions)
