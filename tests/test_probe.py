@@ -85,7 +85,7 @@ def test_score_is_the_share_of_the_rows_fields_that_agree(loaded) -> None:  # ty
 
 
 def test_a_name_and_its_latin_key_are_one_field_of_evidence(loaded) -> None:  # type: ignore[no-untyped-def]
-    """"Jöhn Smith" meets "John Smith" through name_latin only; "John Smith" through both keys. Either
+    """ "Jöhn Smith" meets "John Smith" through name_latin only; "John Smith" through both keys. Either
     way the name group is one field: the street makes the second, never the name's other key."""
     result = _probe(loaded, dump={"name": ["Jöhn Smith", "John Smith"], "street": ["High St. 2", None]})
     assert _candidates(result) == [(2, "c2", ["name_latin", "street"])]

@@ -8,6 +8,7 @@ abbreviations become one token, and the tokens are sorted, which puts the house 
 
 from __future__ import annotations
 
+import functools
 import gettext
 from functools import lru_cache
 
@@ -29,7 +30,7 @@ _STREET_WORDS = {
     "dr": "drive drv",
     "ln": "lane laan",
     "ct": "court crt",
-    "pl": "place plaza pza piazza pzza platz plac praca pca plein ploshchad",
+    "pl": "place plaza pza piazza pzza platz plac praca pca plein ploshchad",  # "Marktplatz" → "markt platz"
     "sq": "square sqr",
     "ter": "terrace terr",
     "cres": "crescent cresc",
@@ -43,7 +44,7 @@ _STREET_WORDS = {
     "s": "south",
     "e": "east",
     "w": "west",
-    "str": "strasse straat strada",
+    "str": "strasse straat strada",  # and the end of compounds: "Hauptstraße" → "haupt strasse"
     "al": "allee aleja aleje alameda",
     "r": "rue rua",
     "ch": "chemin",
@@ -70,20 +71,21 @@ _STREET_WORDS = {
 }
 _STREET_TABLE = {v: canonical for canonical, variants in _STREET_WORDS.items() for v in variants.split()}
 _INNER_ABBREVIATION = (r"\b([a-z])\.([a-z]{2,3})\b", r"\1\2")  # Italian "p.za", "v.le", "c.so" are one word
-_COMPOUND = (r"([a-z]{3,})(strasse|str|straat)\b", r"\1 str")  # "Hauptstraße" == "Haupt-Str."
-_COMPOUND_PLATZ = (r"([a-z]{3,})platz\b", r"\1 pl")
+_COMPOUND = (r"([a-z]{3,})(strasse|straat|str|platz)\b", r"\1 \2")  # "Hauptstraße" == "Haupt-Str."
 _HOUSE_LETTER = (r"\b(\d+) ([a-z])$", r"\1\2")  # "5 a" == "5a" at the end of the line
 
 
 def street(values: pa.Array) -> pa.Array:
     """Street line key: Latin letters, one token per street type, house number in one place."""
     latin = text.transliterate(text.fold_latin(pc.utf8_lower(text.clean(values))))
-    latin = pc.replace_substring_regex(latin, text.APOSTROPHES, "")
-    for pattern, replacement in (_INNER_ABBREVIATION, _COMPOUND, _COMPOUND_PLATZ):
-        latin = pc.replace_substring_regex(latin, pattern, replacement)
-    tokens = text.words(latin)
-    tokens = pc.replace_substring_regex(tokens, *_HOUSE_LETTER)
-    return text.sorted_tokens(text.map_tokens(tokens, _STREET_TABLE))
+    latin = pc.replace_substring(latin, "'", "")  # transliteration made every apostrophe this one
+    for needle, (pattern, replacement) in ((".", _INNER_ABBREVIATION), ("str", _COMPOUND), ("platz", _COMPOUND)):
+        rows = pc.fill_null(pc.match_substring(latin, needle), False)  # a literal scan: the regex on few rows
+        latin = text.on_subset(
+            latin, rows, functools.partial(pc.replace_substring_regex, pattern=pattern, replacement=replacement)
+        )
+    tokens = pc.replace_substring_regex(text.words(latin), *_HOUSE_LETTER)
+    return text.sorted_tokens(tokens, _STREET_TABLE)
 
 
 # Postcode rules by country: (digits a spreadsheet may have cut leading zeros from, pattern of a valid code).
@@ -118,6 +120,8 @@ _POSTCODES: dict[str, tuple[int, str]] = {
     "DK": (0, r"^[1-9]\d{3}$"),
     "NO": (4, r"^\d{4}$"),
 }
+# One pattern for all countries, over "CC:code", so validation is a single pass whatever the mix.
+_POSTCODE_PATTERN = "|".join(f"(?:^{region}:{pattern[1:]})" for region, (_, pattern) in _POSTCODES.items())
 _COUNTRY_PREFIX = (r"^[A-Z]{1,3}-\s?(\d)", r"\1")  # "D-10115", "CH-8000", "NL-1234 AB": old European style
 _US_ZIP4 = 9
 
@@ -128,27 +132,24 @@ def postcode(values: pa.Array, regions: pa.Array) -> pa.Array:
     code = pc.replace_substring(pc.utf8_upper(text.clean(values)), "〒", "")
     code = pc.replace_substring_regex(pc.replace_substring_regex(code, *_COUNTRY_PREFIX), r"[\s\-.]", "")
     code = text.empty_to_null(code)
+    rule = pc.index_in(regions, value_set=pa.array(list(_POSTCODES)))
     digits = pc.fill_null(pc.match_substring_regex(code, r"^\d+$"), False)
     length = pc.utf8_length(code)
-    present = [r for r in pc.unique(regions.drop_null()).to_pylist() if r in _POSTCODES]
-    for region in present:
-        width, pattern = _POSTCODES[region]
-        rows = pc.fill_null(pc.equal(regions, region), False)
-        fixed = code
-        if region == "US":
-            fixed = pc.if_else(pc.and_(digits, pc.equal(length, _US_ZIP4)), pc.utf8_slice_codeunits(code, 0, 5), code)
-        if width:
-            short = pc.and_(digits, pc.greater_equal(length, width - 2))
-            fixed = pc.if_else(short, pc.utf8_lpad(fixed, width, "0"), fixed)
-        valid = pc.fill_null(pc.match_substring_regex(fixed, pattern), False)
-        code = pc.if_else(rows, pc.if_else(valid, fixed, pa.scalar(None, pa.string())), code)
-    return code
+    zip4 = pc.and_(pc.and_(digits, pc.equal(length, _US_ZIP4)), pc.fill_null(pc.equal(regions, "US"), False))
+    code = pc.if_else(zip4, pc.utf8_slice_codeunits(code, 0, 5), code)
+    width = pc.fill_null(pc.take(pa.array([w for w, _ in _POSTCODES.values()]), rule), 0)
+    short = pc.and_(digits, pc.and_(pc.less(length, width), pc.greater_equal(length, pc.subtract(width, 2))))
+    for pad in set(pc.unique(pc.filter(width, short)).to_pylist()):
+        rows = pc.and_(short, pc.equal(width, pad))
+        code = pc.if_else(rows, pc.utf8_lpad(code, pad, "0"), code)
+    keyed = pc.binary_join_element_wise(regions, code, ":")
+    valid = pc.or_(pc.is_null(rule), pc.fill_null(pc.match_substring_regex(keyed, _POSTCODE_PATTERN), False))
+    return pc.if_else(valid, code, pa.scalar(None, pa.string()))
 
 
 # Country names are looked up in these languages besides English (pycountry's translations).
-_COUNTRY_LANGUAGES = (
-    "de fr es it pt pt_BR pl nl ru uk el tr sv da nb_NO fi cs hu ro ja zh_CN zh_TW ko ar he hi".split()
-)
+_COUNTRY_LANGUAGES: tuple[str, ...] = ("de", "fr", "es", "it", "pt", "pt_BR", "pl", "nl", "ru", "uk", "el", "tr")
+_COUNTRY_LANGUAGES += ("sv", "da", "nb_NO", "fi", "cs", "hu", "ro", "ja", "zh_CN", "zh_TW", "ko", "ar", "he", "hi")
 _COUNTRY_EXTRA = {
     "uk": "GB",
     "england": "GB",
@@ -179,13 +180,17 @@ _COUNTRY_EXTRA = {
 def country(values: pa.Array) -> pa.Array:
     """Country names (in English and the languages above, accents optional) and ISO alpha-2 or
     alpha-3 codes → ISO-3166 alpha-2; unknown → null."""
-    key = _country_key(pc.utf8_lower(text.clean(values)))
+    return text.by_distinct(text.clean(values), _codes)
+
+
+def _codes(names: pa.Array) -> pa.Array:
     table = _country_table()
+    key = _country_key(pc.utf8_lower(names))
     return pc.take(pa.array(list(table.values())), pc.index_in(key, value_set=pa.array(list(table))))
 
 
 def _country_key(lowered: pa.Array) -> pa.Array:
-    """"U.S.A." == "usa", "The Netherlands" == "netherlands", "Österreich" == "osterreich"."""
+    """ "U.S.A." == "usa", "The Netherlands" == "netherlands", "Österreich" == "osterreich"."""
     key = pc.replace_substring_regex(pc.replace_substring(lowered, ".", ""), r"^the\s+", "")
     return text.words(text.fold_latin(key))
 

@@ -7,6 +7,7 @@ day everywhere. Numeric dates are read with array kernels; dates with month name
 
 from __future__ import annotations
 
+import datetime
 import re
 from functools import lru_cache
 
@@ -48,37 +49,56 @@ _WORD = re.compile(r"[a-z]+|\d+")
 
 
 def dob(values: pa.Array, regions: pa.Array) -> pa.Array:
-    """ISO date or null. ``regions`` (ISO code per row, or null) orders ambiguous day/month pairs."""
-    cleaned = text.clean(values)
-    bare = pc.replace_substring_regex(cleaned, _TIME, "")
-    month_first = pc.fill_null(pc.is_in(regions, value_set=pa.array(sorted(MONTH_FIRST))), False)
-    result = pa.nulls(len(bare), pa.string())
-    for pattern in (_COMPACT, _CJK, _NUMERIC):
-        result = pc.coalesce(result, _from_parts(pc.extract_regex(bare, pattern), month_first))
-    named = pc.and_(pc.is_null(result), pc.fill_null(pc.match_substring_regex(bare, r"\p{L}"), False))
+    """ISO date or null. ``regions`` (ISO code per row, or null) orders ambiguous day/month pairs.
+
+    A base or dump holds a few tens of thousands of distinct birth dates, so each distinct spelling is
+    read once, both ways, and each row takes the reading its country asks for.
+    """
+    encoded = pc.dictionary_encode(text.clean(values))
+    day_first, month_first = _readings(encoded.dictionary)
+    wants_month_first = pc.fill_null(pc.is_in(regions, value_set=pa.array(sorted(MONTH_FIRST))), False)
+    return pc.if_else(wants_month_first, month_first.take(encoded.indices), day_first.take(encoded.indices))
+
+
+def _readings(spellings: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each distinct spelling as an ISO date, read day-first and month-first (equal unless ambiguous)."""
+    bare = text.on_subset(spellings, pc.fill_null(pc.match_substring(spellings, ":"), False), _without_time)
+    day_first, month_first = _from_parts(pc.extract_regex(bare, _NUMERIC))
+    for pattern in (_COMPACT, _CJK):  # rarer shapes, tried on what is left
+        left = pc.and_(pc.is_null(day_first), pc.is_valid(bare))
+        if pc.any(left).as_py():
+            found = _from_parts(pc.extract_regex(bare.filter(left), pattern))[0]  # never ambiguous
+            day_first, month_first = (pc.replace_with_mask(r, left, found) for r in (day_first, month_first))
+    named = pc.and_(pc.is_null(day_first), pc.fill_null(pc.match_substring_regex(bare, r"\p{L}"), False))
     if pc.any(named).as_py():
         latin = text.transliterate(text.fold_latin(pc.utf8_lower(bare.filter(named))))
         parsed = text.python_where(latin, pc.is_valid(latin), _named_month)
-        result = pc.replace_with_mask(result, named, parsed)
-    return result
+        day_first, month_first = (pc.replace_with_mask(r, named, parsed) for r in (day_first, month_first))
+    return day_first, month_first
 
 
-def _from_parts(parts: pa.Array, month_first: pa.Array) -> pa.Array:
-    """Three numbers a, b, c → ISO date: year first when ``a`` has four digits, else year last, with
-    day and month told apart by a value over 12 or, failing that, by the row's country."""
+def _without_time(values: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, _TIME, "")
+
+
+def _from_parts(parts: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Three numbers a, b, c → ISO dates read day-first and month-first: year first when ``a`` has four
+    digits, else year last, with day and month told apart by a value over 12 when one is."""
     a, b, c = (pc.struct_field(parts, name) for name in "abc")
     ok = pc.is_valid(a).to_numpy(zero_copy_only=False)
-    n = [pc.cast(pc.fill_null(part, "0"), pa.int64()).to_numpy() for part in (a, b, c)]
+    first, second, third = (pc.cast(pc.fill_null(part, "0"), pa.int64()).to_numpy() for part in (a, b, c))
     year_first = pc.fill_null(pc.greater_equal(pc.utf8_length(a), 3), False).to_numpy(zero_copy_only=False)
-    year = np.where(year_first, n[0], n[2])
     year_digits = np.where(year_first, 4, pc.utf8_length(pc.fill_null(c, "")).to_numpy(zero_copy_only=False))
-    first, second = n[0], n[1]
-    swap = (second > 12) | ((first <= 12) & month_first.to_numpy(zero_copy_only=False))
-    month = np.where(year_first, n[1], np.where(swap, first, second))
-    day = np.where(year_first, n[2], np.where(swap, second, first))
+    year = np.where(year_first, first, third)
     year = np.where(year_digits == 2, np.where(year < TWO_DIGIT_PIVOT, 2000, 1900) + year, year)
     ok &= (year_digits == 2) | (year_digits == 4)
-    return _iso(year, month, day, ok)
+    readings = []
+    for month_first in (False, True):
+        swap = (second > 12) | ((first <= 12) & month_first)
+        month = np.where(year_first, second, np.where(swap, first, second))
+        day = np.where(year_first, third, np.where(swap, second, first))
+        readings.append(_iso(year, month, day, ok))
+    return readings[0], readings[1]
 
 
 def _iso(year: np.ndarray, month: np.ndarray, day: np.ndarray, ok: np.ndarray) -> pa.Array:
@@ -89,12 +109,12 @@ def _iso(year: np.ndarray, month: np.ndarray, day: np.ndarray, ok: np.ndarray) -
     ok = ok & (year >= EARLIEST) & (year <= LATEST) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
     stamps = (year - 1970).astype("datetime64[Y]") + (month - 1).astype("timedelta64[M]")
     dates = stamps.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-    return pc.strftime(pa.array(np.where(ok, dates, np.datetime64("NaT")), pa.date32()), format="%Y-%m-%d")
+    return pa.array(dates, pa.date32(), mask=~ok).cast(pa.string())  # Arrow writes dates as ISO 8601
 
 
 @lru_cache(maxsize=1 << 16)
 def _named_month(value: str) -> str | None:
-    """"2 jan 1990", "january 2, 1990", "2 stycznia 1990", "02-jan-90": one month word, a day, a year."""
+    """ "2 jan 1990", "january 2, 1990", "2 stycznia 1990", "02-jan-90": one month word, a day, a year."""
     words = _WORD.findall(value)
     months = [_MONTH_NUMBER[w] for w in words if w in _MONTH_NUMBER]
     numbers = [w for w in words if w.isdigit()]
@@ -109,5 +129,9 @@ def _named_month(value: str) -> str | None:
         year += 2000 if year < TWO_DIGIT_PIVOT else 1900
     else:
         return None
-    iso = _iso(np.array([year]), np.array([months[0]]), np.array([day]), np.array([True]))
-    return iso[0].as_py()
+    if not EARLIEST <= year <= LATEST:
+        return None
+    try:
+        return datetime.date(year, months[0], day).isoformat()
+    except ValueError:
+        return None

@@ -18,16 +18,18 @@ from anyascii import anyascii
 
 from transforms import text
 
-# Titles and honorifics, as tokens after punctuation is removed (EN, DE, FR, ES, IT, PT, PL, NL).
+# Titles and honorifics, as tokens after punctuation is removed (Portuguese shares the Spanish ones).
 # Left out on purpose: "m" (a middle initial as often as "Monsieur"), "don" (a first name).
-TITLES = frozenset(
-    "mr mrs ms miss mx dr prof sir rev jr "
-    "herr frau fr hr dipl ing "
-    "mme mlle monsieur madame mademoiselle "
-    "sr sra srta senor senora senorita señor señora señorita "
-    "sig sigra signor signora signorina dott dottssa prof profssa avv "
-    "pan pani dhr mevr".split()
-)
+_TITLES_BY_LANGUAGE = {
+    "en": "mr mrs ms miss mx dr prof sir rev jr",
+    "de": "herr frau hr fr dipl ing",
+    "fr": "mme mlle monsieur madame mademoiselle",
+    "es": "sr sra srta senor senora senorita señor señora señorita",
+    "it": "sig sigra signor signora signorina dott dottssa profssa avv",
+    "pl": "pan pani",
+    "nl": "dhr mevr",
+}
+TITLES = frozenset(title for titles in _TITLES_BY_LANGUAGE.values() for title in titles.split())
 _FEMININE_TITLE = r"\b(dott|prof|sig)\.?(ssa|ra)\b"  # Italian "Dott.ssa", "Sig.ra": one title
 _HONORIFIC = r"\s*(?:様|さま|さん|殿)$"  # Japanese: after the name, often written on it
 _JAPANESE_SCRIPT = r"[\p{Hiragana}\p{Katakana}]"
@@ -54,12 +56,25 @@ _KOREAN_SURNAMES = {
 # Romanization variants of one sound, folded in order: Japanese long vowels (Hepburn "ou", "uu",
 # Wapuro "oo", passport "oh": Tarou, Taroo, Taroh → taro). Applied to every name, Latin-born or not,
 # so both sides agree; the cost is a few more shared keys ("Louis" and "Lois" meet).
-_ROMAN_FOLDS = ((r"oh([^aeiouy]|$)", r"o\1"), ("ou|oo", "o"), ("uu", "u"))
+_LONG_OH = (r"oh([^aeiouy]|$)", r"o\1")
+_ROMAN_FOLDS = (("ou", "o"), ("oo", "o"), ("uu", "u"))
+_TITLE_TABLE = dict.fromkeys(TITLES, "")
+
+
+def _folded(token: str) -> str:
+    """A token as ``_latin`` folds it (the Arrow kernels' rules, in Python)."""
+    token = re.sub(_LONG_OH[0], _LONG_OH[1], token)
+    for variant, folded in _ROMAN_FOLDS:
+        token = token.replace(variant, folded)
+    return token
+
+
+_LATIN_TITLE_TABLE = {_folded(title): "" for title in TITLES}  # the titles as they read after the folds
 
 
 def name(values: pa.Array) -> pa.Array:
     """The native-script key: "SMITH, John" == "John Smith", "山田 太郎" == "太郎 山田"."""
-    return text.sorted_tokens(_without_titles(text.words(_prepared(values))))
+    return text.sorted_tokens(text.words(_prepared(values)), _TITLE_TABLE)
 
 
 def name_latin(values: pa.Array, regions: pa.Array) -> pa.Array:
@@ -68,31 +83,60 @@ def name_latin(values: pa.Array, regions: pa.Array) -> pa.Array:
     ``regions`` (one ISO code per row, or null) decides how a name written in Chinese characters only
     is read: Japanese for JP, Chinese (pinyin) otherwise. Kana always read as Japanese.
     """
-    prepared = text.fold_latin(pc.replace_substring(_prepared(values), "-", ""))
-    other = pc.fill_null(pc.match_substring_regex(prepared, text.OTHER_SCRIPT), False)
+    return name_keys(values, regions)[1]
+
+
+def name_keys(values: pa.Array, regions: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``name`` and ``name_latin`` of the same values, from one pass over their words: the Latin key
+    joins hyphenated parts ("Min-jun" == "Minjun"), the native key splits them ("Jean-Pierre" ==
+    "Jean Pierre"), and only the few hyphenated values are split again."""
+    prepared = _prepared(values)
+    joined = text.words(pc.replace_substring(prepared, "-", ""))
+    hyphenated = pc.fill_null(pc.match_substring(prepared, "-"), False)
+    split = joined
+    if pc.any(hyphenated).as_py():
+        split = pc.replace_with_mask(joined, hyphenated, text.words(prepared.filter(hyphenated)))
+    return text.sorted_tokens(split, _TITLE_TABLE), _latin(joined, regions)
+
+
+def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(words), True))
+    if pc.any(non_ascii).as_py():
+        latin = text.words(_latin_letters(words.filter(non_ascii), regions.filter(non_ascii)))
+        words = pc.replace_with_mask(words, non_ascii, latin)
+    tokens = pc.replace_substring_regex(words, *_LONG_OH)
+    for variant, folded in _ROMAN_FOLDS:
+        tokens = pc.replace_substring(tokens, variant, folded)
+    return text.sorted_tokens(tokens, _LATIN_TITLE_TABLE)
+
+
+def _latin_letters(values: pa.Array, regions: pa.Array) -> pa.Array:
+    """Non-ASCII names in Latin letters: accents folded, Japanese read, other scripts transliterated."""
+    values = text.fold_latin(values)
+    other = pc.fill_null(pc.match_substring_regex(values, text.OTHER_SCRIPT), False)
     japanese = pc.or_(
         pc.fill_null(pc.equal(regions, "JP"), False),
-        pc.fill_null(pc.match_substring_regex(prepared, _JAPANESE_SCRIPT), False),
+        pc.fill_null(pc.match_substring_regex(values, _JAPANESE_SCRIPT), False),
     )
-    latin = text.python_where(prepared, pc.and_(other, japanese), _japanese_reading)
-    latin = pc.utf8_lower(text.python_where(latin, pc.and_(other, pc.invert(japanese)), _romanized))
-    tokens = _without_titles(text.words(latin))
-    for pattern, replacement in _ROMAN_FOLDS:
-        tokens = pc.replace_substring_regex(tokens, pattern, replacement)
-    return text.sorted_tokens(tokens)
+    latin = text.python_where(values, pc.and_(other, japanese), _japanese_reading)
+    return pc.utf8_lower(text.python_where(latin, pc.and_(other, pc.invert(japanese)), _romanized))
 
 
 def _prepared(values: pa.Array) -> pa.Array:
     """Casefolded text without apostrophes or a trailing Japanese honorific."""
-    lowered = pc.utf8_lower(text.clean(values))
-    lowered = pc.replace_substring(pc.replace_substring(lowered, "ß", "ss"), "ς", "σ")  # casefold's extra cases
-    lowered = pc.replace_substring_regex(lowered, text.APOSTROPHES, "")
-    lowered = pc.replace_substring_regex(lowered, _FEMININE_TITLE, r"\1\2")
-    return pc.replace_substring_regex(lowered, _HONORIFIC, "")
+    lowered = pc.replace_substring(pc.utf8_lower(text.clean(values)), "'", "")
+    lowered = text.on_subset(lowered, pc.fill_null(pc.match_substring(lowered, "."), False), _feminine_titles)
+    return text.on_subset(lowered, pc.invert(pc.fill_null(pc.string_is_ascii(lowered), True)), _non_ascii_steps)
 
 
-def _without_titles(words: pa.Array) -> pa.Array:
-    return text.map_tokens(words, dict.fromkeys(TITLES, ""))
+def _feminine_titles(values: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, _FEMININE_TITLE, r"\1\2")
+
+
+def _non_ascii_steps(values: pa.Array) -> pa.Array:
+    """Casefold's extra cases (ß, final sigma), typographic apostrophes, Japanese honorifics."""
+    values = pc.replace_substring(pc.replace_substring(values, "ß", "ss"), "ς", "σ")
+    return pc.replace_substring_regex(pc.replace_substring_regex(values, text.APOSTROPHES, ""), _HONORIFIC, "")
 
 
 @lru_cache(maxsize=1)

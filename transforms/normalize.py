@@ -98,8 +98,7 @@ def normalize_columns(columns: dict[str, pa.Array], default_region: str | None) 
             out[field] = identifier(values)
     full = _full_name(columns, length)
     if full is not None:
-        out["name"] = name(full)
-        out[NAME_LATIN] = names.name_latin(full, regions)
+        out["name"], out[NAME_LATIN] = names.name_keys(full, regions)
     if "phone" in columns:
         out["phone"] = phone(columns["phone"], out.get("country"), default_region)
     return out

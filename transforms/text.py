@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from anyascii import anyascii
 
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
-PUNCT = r"[^\p{L}\p{M}\p{N}\s]+"  # marks kept: Devanagari vowel signs are part of a word
+NOT_WORD = r"[^\p{L}\p{M}\p{N}]+"  # marks are word: Devanagari vowel signs are part of a word
 OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
 APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
 # Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
@@ -50,13 +50,27 @@ def fold_latin(values: pa.Array) -> pa.Array:
     NFKD, combining marks dropped, and the few letters NFKD keeps whole spelled out. Other
     scripts pass through whole (see ``transliterate``): NFKD would also strip the marks of Cyrillic "й" or
     Japanese "ダ", which change their sound."""
-    latin = pc.and_(_non_ascii(values), pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True)))
-    if not pc.any(latin).as_py():
-        return values
+    return on_subset(values, _non_ascii(values), _fold_accents)
+
+
+def _fold_accents(values: pa.Array) -> pa.Array:
+    latin = pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True))
+    return on_subset(values, latin, _fold_latin_accents)
+
+
+def _fold_latin_accents(values: pa.Array) -> pa.Array:
     folded = pc.replace_substring_regex(pc.utf8_normalize(values, "NFKD"), r"\p{Mn}+", "")
     for letter, spelled in _LATIN_LETTERS.items():
         folded = pc.replace_substring(folded, letter, spelled)
-    return pc.if_else(latin, folded, values)
+    return folded
+
+
+def on_subset(values: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` (array → array of the same length) run on the rows under ``mask`` only: the work most
+    values (plain ASCII) never need costs nothing for them."""
+    if not pc.any(mask).as_py():
+        return values
+    return pc.replace_with_mask(values, mask, fn(values.filter(mask)))
 
 
 def transliterate(values: pa.Array) -> pa.Array:
@@ -86,30 +100,38 @@ def _non_ascii(values: pa.Array) -> pa.Array:
 
 
 def words(values: pa.Array) -> pa.Array:
-    """Punctuation to spaces, whitespace collapsed and trimmed; "" → null."""
-    text = pc.replace_substring_regex(values, PUNCT, " ")
-    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " ")))
+    """Punctuation and whitespace runs to one space, trimmed; "" → null."""
+    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " ")))
 
 
-def sorted_tokens(values: pa.Array) -> pa.Array:
-    """Sorts the whitespace-separated tokens of each value, vectorized."""
+def sorted_tokens(values: pa.Array, table: dict[str, str] | None = None) -> pa.Array:
+    """The whitespace-separated tokens of each value, replaced by ``table`` where it has them (a token
+    mapped to "" is dropped) and sorted, in one vectorized pass; a value left without tokens → null.
+
+    Tokens are sorted through their dictionary: the distinct tokens once as strings, then every token
+    by (row, rank) as integers, several times faster than sorting strings row by row.
+    """
     tokens = pc.utf8_split_whitespace(values)
     flat = pc.list_flatten(tokens)
-    order = pa.table({"row": pc.list_parent_indices(tokens), "token": flat}).sort_by(
-        [("row", "ascending"), ("token", "ascending")]
-    )
-    rebuilt = pa.ListArray.from_arrays(tokens.offsets, order["token"].combine_chunks(), mask=tokens.is_null())
-    return pc.binary_join(rebuilt, " ")
+    rows = pc.list_parent_indices(tokens).to_numpy()
+    if table:
+        flat = pc.coalesce(pc.take(pa.array(list(table.values())), pc.index_in(flat, pa.array(list(table)))), flat)
+        kept = pc.not_equal(flat, "")
+        flat, rows = flat.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
+    encoded = pc.dictionary_encode(flat)
+    rank = np.empty(len(encoded.dictionary), np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+    order = np.argsort(rows * len(rank) + rank[encoded.indices.to_numpy()], kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))])
+    rebuilt = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.take(order), mask=tokens.is_null())
+    return empty_to_null(pc.binary_join(rebuilt, " "))
 
 
-def map_tokens(values: pa.Array, table: dict[str, str]) -> pa.Array:
-    """Replaces whole tokens by ``table`` (a token mapped to "" is dropped), vectorized; a row left
-    without tokens becomes null."""
-    tokens = pc.utf8_split_whitespace(values)
-    flat = pc.list_flatten(tokens)
-    mapped = pc.coalesce(pc.take(pa.array(list(table.values())), pc.index_in(flat, pa.array(list(table)))), flat)
-    rebuilt = pa.ListArray.from_arrays(tokens.offsets, mapped, mask=tokens.is_null())
-    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.binary_join(rebuilt, " "), " +", " ")))
+def by_distinct(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` run once per distinct value: for fields with few distinct values (countries, dates of
+    birth), whatever the batch size."""
+    encoded = pc.dictionary_encode(values)
+    return fn(encoded.dictionary).take(encoded.indices)
 
 
 def empty_to_null(values: pa.Array) -> pa.Array:
