@@ -102,7 +102,8 @@ def name_keys(values: pa.Array, regions: pa.Array) -> tuple[pa.Array, pa.Array]:
 def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
     non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(words), True))
     if pc.any(non_ascii).as_py():
-        latin = text.words(_latin_letters(words.filter(non_ascii), regions.filter(non_ascii)))
+        latin = _latin_letters(words.filter(non_ascii), regions.filter(non_ascii))
+        latin = text.words(pc.replace_substring(latin, "'", ""))  # anyascii's soft sign: "Ольга" is "Ol'ga"
         words = pc.replace_with_mask(words, non_ascii, latin)
     tokens = pc.replace_substring_regex(words, *_LONG_OH)
     for variant, folded in _ROMAN_FOLDS:
@@ -152,14 +153,26 @@ def _japanese_reading(value: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _romanized(value: str) -> str:
-    """``text.to_latin``, except that a run of Chinese or Korean characters, written without spaces,
-    becomes "surname given" (one syllable, then the rest joined: "王小明" → "wang xiaoming", as
-    passports write it)."""
-    return text.to_latin(_HAN_OR_HANGUL.sub(_surname_given, value))
+    """``text.to_latin``, with Chinese and Korean names written as passports write them: a name in one
+    run of characters becomes "surname given" (one syllable, then the rest joined: "王小明" → "wang
+    xiaoming"); in a name already split by spaces each part is one word ("小明 王" → "xiaoming wang")."""
+    whole = len(value.split()) == 1
+    return text.to_latin(_HAN_OR_HANGUL.sub(_surname_given if whole else _one_word, value))
+
+
+def _syllables(run: str, surname_first: bool) -> list[str]:
+    """One Latin syllable per character; a Korean surname spelled as passports spell it."""
+    syllables = [anyascii(char).lower() for char in run]
+    if surname_first and _HANGUL.match(run):
+        syllables[0] = _KOREAN_SURNAMES.get(syllables[0], syllables[0])
+    return syllables
 
 
 def _surname_given(run: re.Match[str]) -> str:
-    syllables = [anyascii(char).lower() for char in run.group()]
-    if _HANGUL.match(run.group()):
-        syllables[0] = _KOREAN_SURNAMES.get(syllables[0], syllables[0])
+    syllables = _syllables(run.group(), surname_first=True)
     return f" {syllables[0]} {''.join(syllables[1:])} "
+
+
+def _one_word(run: re.Match[str]) -> str:
+    """A part of a spaced name; a lone Korean syllable is a surname."""
+    return "".join(_syllables(run.group(), surname_first=len(run.group()) == 1))
