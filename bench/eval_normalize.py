@@ -214,6 +214,9 @@ LOCALES = (
 )
 
 
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+
+
 def _latin(value: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
 
@@ -270,6 +273,8 @@ def _name_variants(first: str, last: str, latin: tuple[str, ...], rng: random.Ra
         out["other script (romanized)"] = rng.choice(latin)
     elif _latin(native) != native:
         out["accents dropped"] = _latin(native)
+    if native.translate(_UMLAUTS) != native:
+        out["umlauts as ae, oe, ue"] = native.translate(_UMLAUTS)
     out[TYPO] = native[:-2] + native[-1] + native[-2]
     return out
 

@@ -54,10 +54,11 @@ _KOREAN_SURNAMES = {
     "o": "oh",
 }
 # Romanization variants of one sound, folded in order: Japanese long vowels (Hepburn "ou", "uu",
-# Wapuro "oo", passport "oh": Tarou, Taroo, Taroh → taro). Applied to every name, Latin-born or not,
-# so both sides agree; the cost is a few more shared keys ("Louis" and "Lois" meet).
+# Wapuro "oo", passport "oh": Tarou, Taroo, Taroh → taro), and German umlauts typed without them
+# (Mueller → muller, as Müller folds). Applied to every name, Latin-born or not, so both sides agree;
+# the cost is a few more shared keys ("Louis" and "Lois", "Michael" and "Michal" meet).
 _LONG_OH = (r"oh([^aeiouy]|$)", r"o\1")
-_ROMAN_FOLDS = (("ou", "o"), ("oo", "o"), ("uu", "u"))
+_ROMAN_FOLDS = (("ou", "o"), ("oo", "o"), ("uu", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
 _TITLE_TABLE = dict.fromkeys(TITLES, "")
 
 
