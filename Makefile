@@ -58,6 +58,7 @@ bench-postgres: install services
 
 eval: install
 	$(PY) bench/eval.py
+	$(PY) bench/eval_normalize.py
 
 # Dataflow flex template (dataflow/README.md): the image from Dockerfile, built by Cloud Build (no local
 # Docker), then the template spec. Needs gcloud and PROJECT, REGION, BUCKET and REPO (an Artifact

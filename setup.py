@@ -20,6 +20,9 @@ REQUIRES = [
     "pycountry>=24.6",
     "psycopg[binary]>=3.2,<4",
     "google-cloud-secret-manager>=2.20,<3",
+    "anyascii>=0.3.2,<0.4",  # transliteration of names and streets to Latin letters
+    "pykakasi>=2.3,<3",  # Japanese readings of kanji names; its dictionary ships in the wheel
+    "idna>=3.7,<4",  # internationalized email domains → punycode (UTS #46)
 ]
 DEV = [
     "pytest>=8",
