@@ -56,18 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
     )
-    parser.add_argument(
-        "--columns", metavar="MAP", help='map fields to dump headers, e.g. email=Mail,name="Full Name",id:order=Order'
-    )
-    parser.add_argument(
-        "--default-region", metavar="CC", help="phone region for numbers without a country code (default: the bundle's)"
-    )
-    parser.add_argument(
-        "--posting-cap",
-        type=int,
-        default=POSTING_CAP,
-        help=f"a value shared by more customers than this links no one (default {POSTING_CAP})",
-    )
+    add_dump_options(parser)
     parser.add_argument(
         "--no-index",
         action="store_true",
@@ -82,6 +71,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
+    )
+
+
+def add_dump_options(parser: argparse.ArgumentParser) -> None:
+    """How one dump is read and linked: what ``library add`` records for reverify to replay."""
+    parser.add_argument(
+        "--columns", metavar="MAP", help='map fields to dump headers, e.g. email=Mail,name="Full Name",id:order=Order'
+    )
+    parser.add_argument(
+        "--default-region", metavar="CC", help="phone region for numbers without a country code (default: the bundle's)"
+    )
+    parser.add_argument(
+        "--posting-cap",
+        type=int,
+        default=POSTING_CAP,
+        help=f"a value shared by more customers than this links no one (default {POSTING_CAP})",
     )
 
 

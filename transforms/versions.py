@@ -18,6 +18,7 @@ rotation the newest is under the new key, and the older ones still answer runs u
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -92,5 +93,12 @@ def resolve(path: str) -> str:
 
 
 def identity(path: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a run records about its bundle: where, which version, which key."""
-    return {"path": path, "version": manifest.get("version"), "key_fingerprint": manifest["key_fingerprint"]}
+    """What a run records about its bundle: where, which version, which key, and a hash of its manifest
+    (which names every input's checksum), so a bundle sketched again in place is noticed too."""
+    canonical = json.dumps(manifest, sort_keys=True).encode("utf-8")
+    return {
+        "path": path,
+        "version": manifest.get("version"),
+        "key_fingerprint": manifest["key_fingerprint"],
+        "manifest_sha256": hashlib.sha256(canonical).hexdigest(),
+    }
