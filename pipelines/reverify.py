@@ -328,7 +328,7 @@ def _publish_cache(plan: DumpPlan, parts: list[str], read_stats: dict[str, Any])
 
 def _headline(result: dict[str, Any]) -> str:
     """One line of counts and labels (never a value from the dump or the base)."""
-    state = "material change" if result["material"] else "no material change"
+    state = "material change" if result["material"] else "nothing material"  # alerts match "material change"
     return f"{state}: {'; '.join(result['reasons']) or 'nothing changed'}"
 
 
