@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"... and by at least this share of the previous number (default {diff.MIN_DELTA_SHARE})",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="parse every dump again instead of probing its cached digests"
+        "--no-cache", action="store_true", help="parse every dump again, neither probing nor writing its cached digests"
     )
 
 
@@ -219,7 +219,7 @@ def _plan(
         extra={"reverify": {"dump": name, "digest_cache": cache[0] if cache else None}},
     )
     cache_out = None
-    if cache is None and plan.files.intact:
+    if cache is None and plan.files.intact and not args.no_cache:
         cache_out = storage.join(args.library, registry.cache_folder(name, plan.run_id))
     return dataclasses.replace(plan, job=job, cache=cache, cache_out=cache_out)
 
