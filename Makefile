@@ -56,7 +56,7 @@ eval: install
 # Reverification of one dump: full (parse) against cached (probe the stored digests); BENCHMARKS.md.
 BENCH_REVERIFY_ROWS ?= 1000000
 bench-reverify: install
-	$(PY) bench/reverify.py --rows $(BENCH_REVERIFY_ROWS)
+	$(PY) -m bench.reverify --rows $(BENCH_REVERIFY_ROWS)
 
 # schedule/airflow_dag.py loaded and run twice by a real Airflow in its own throwaway venv (not in make test:
 # Airflow is a large install). Exit 0 must skip the alert task, exit 3 must run it.

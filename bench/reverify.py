@@ -1,5 +1,6 @@
-"""Benchmark: reverifying one registered dump in full (parse its files) against cached (probe its stored
-keyed digests), each a child process timed like bench/run.py's steps.
+"""Benchmark (`python -m bench.reverify`, `make bench-reverify`): reverifying one registered dump in full
+(parse its files) against cached (probe its stored keyed digests), each a child process timed like
+bench/run.py's steps.
 
 Generates a base and a dump with bench/run.py's generate step, sketches the base, registers the dump, then
 runs `dumpmatch reverify` three times: the first run (reads the dump and writes its digest cache), a
