@@ -39,11 +39,7 @@ EPILOG = """example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Our own options, kept out of Beam's global PipelineOptions registry (see ARCHITECTURE.md)."""
-    parser.add_argument(
-        "--bundle",
-        required=True,
-        help="bundle folder written by dumpmatch sketch, or a folder of versions (sketch --versioned): the newest",
-    )
+    add_bundle_options(parser)
     parser.add_argument(
         "--dump",
         nargs="+",
@@ -53,9 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "PostgreSQL dump, Parquet; .gz/.bz2/.zst/.zip",
     )
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write, local or gs://")
-    parser.add_argument(
-        "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
-    )
     add_dump_options(parser)
     parser.add_argument(
         "--no-index",
@@ -71,6 +64,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
+    )
+
+
+def add_bundle_options(parser: argparse.ArgumentParser) -> None:
+    """What a dump is matched against (reverify takes the same)."""
+    parser.add_argument(
+        "--bundle",
+        required=True,
+        help="bundle folder written by dumpmatch sketch, or a folder of versions (sketch --versioned): the newest",
+    )
+    parser.add_argument(
+        "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
     )
 
 
@@ -153,13 +158,7 @@ def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan
     library. A bad one stops the run before anything is written."""
     if args.output_shards < 1 or args.posting_cap < 1:
         raise InputError(f"{PROG}: --output-shards and --posting-cap must be at least 1")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
-    bundle_path = versions.resolve(args.bundle)
-    manifest = bundle.read_manifest(bundle_path)
-    bundle.check_key(bundle_path, manifest, key.fingerprint)
-    if not manifest["fields"]:
-        raise InputError(f"bundle {bundle_path} holds no fields: sketch a customer base with data first")
+    against = target(args)
     if specs is None:
         mapping = parse_mapping(args.columns, "--columns")
         specs = inspect_inputs(args.dump, mapping, "--dump", args.format, inputs.limits(args), args.table)
@@ -171,15 +170,37 @@ def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan
     return Plan(
         args=vars(args),
         out=args.out,
-        key_path=key_path,
-        fingerprint=key.fingerprint,
-        bundle=bundle_path,
-        manifest=manifest,
+        key_path=against.key_path,
+        fingerprint=against.fingerprint,
+        bundle=against.bundle,
+        manifest=against.manifest,
         specs=specs,
-        region=args.default_region or manifest.get("default_region"),
-        use_index=bundle.has_index(manifest) and not args.no_index,
+        region=args.default_region or against.manifest.get("default_region"),
+        use_index=bundle.has_index(against.manifest) and not args.no_index,
         library_entry=library_entry,
     )
+
+
+@dataclass(frozen=True)
+class Target:
+    """The bundle a run probes and the key it runs with, checked against each other at launch."""
+
+    key_path: str
+    fingerprint: str
+    bundle: str  # a versions folder resolved to its newest version
+    manifest: dict[str, Any]
+
+
+def target(args: argparse.Namespace) -> Target:
+    """--key-file and --bundle: a key that is not the bundle's, or a bundle without fields, stops here."""
+    key_path = hashing.resolve_key_path(args.key_file)
+    key = hashing.load_key(key_path)
+    bundle_path = versions.resolve(args.bundle)
+    manifest = bundle.read_manifest(bundle_path)
+    bundle.check_key(bundle_path, manifest, key.fingerprint)
+    if not manifest["fields"]:
+        raise InputError(f"bundle {bundle_path} holds no fields: sketch a customer base with data first")
+    return Target(key_path, key.fingerprint, bundle_path, manifest)
 
 
 def clear(job: Plan) -> None:

@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import common, match
-from transforms import bundle, diff, digest_cache, hashing, library, registry, storage, versions
+from transforms import diff, digest_cache, library, registry, storage, versions
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
 
@@ -39,16 +39,9 @@ LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--bundle",
-        required=True,
-        help="bundle folder, or a folder of versions (sketch --versioned): the newest",
-    )
+    match.add_bundle_options(parser)
     parser.add_argument(
         "--library", required=True, metavar="DIR", help="library folder with registered dumps, local or gs://"
-    )
-    parser.add_argument(
-        "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
     )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="rerun only these registered dumps")
     parser.add_argument(
@@ -74,16 +67,6 @@ def make_parser(prog: str = PROG, description: str = __doc__ or "", epilog: str 
     p = common.parser(prog, description, epilog)
     add_arguments(p)
     return p
-
-
-@dataclass(frozen=True)
-class Target:
-    """What every dump is rerun against: checked once at launch."""
-
-    key_path: str
-    fingerprint: str
-    bundle: str  # a versions folder resolved to its newest version
-    bundle_region: str | None
 
 
 @dataclass(frozen=True)
@@ -118,15 +101,10 @@ def reverify(args: argparse.Namespace, options: PipelineOptions, prog: str, reke
     is read again from its files, which must be as registered."""
     if args.min_delta_rows < 0 or args.min_delta_share < 0:
         raise InputError(f"{prog}: --min-delta-rows and --min-delta-share must not be negative")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
-    bundle_path = versions.resolve(args.bundle)
-    manifest = bundle.read_manifest(bundle_path)
-    bundle.check_key(bundle_path, manifest, key.fingerprint)
+    target = match.target(args)
     chosen = _chosen(library.read_index(args.library), args.only, args.library)
     if not rekey:
-        _refuse_other_keys(chosen, key.fingerprint, args.library)
-    target = Target(key_path, key.fingerprint, bundle_path, manifest.get("default_region"))
+        _refuse_other_keys(chosen, target.fingerprint, args.library)
     plans = [_plan(args, name, registration, target, rekey) for name, registration in chosen.items()]
     for plan in plans:
         if plan.job is None:
@@ -178,7 +156,7 @@ def _plan(
     args: argparse.Namespace,
     name: str,
     registration: dict[str, Any],
-    target: Target,
+    target: match.Target,
     rekey: bool,
 ) -> DumpPlan:
     """Probe the cache when it holds this key's digests of the registered bytes; else read the files (and
@@ -194,7 +172,7 @@ def _plan(
         inputs=registration["inputs"],
     )
     match_args = _match_args(plan, registration, target)
-    region = match_args.default_region or target.bundle_region
+    region = match_args.default_region or target.manifest.get("default_region")
     cache = None if args.no_cache or rekey else _valid_cache(args.library, registration, target.fingerprint, region)
     if rekey and not plan.files.intact:
         return dataclasses.replace(
@@ -224,7 +202,7 @@ def _plan(
     return dataclasses.replace(plan, job=job, cache=cache, cache_out=cache_out)
 
 
-def _match_args(plan: DumpPlan, registration: dict[str, Any], target: Target) -> argparse.Namespace:
+def _match_args(plan: DumpPlan, registration: dict[str, Any], target: match.Target) -> argparse.Namespace:
     """The match command line this dump was registered with, writing into its new run folder."""
     paths = [entry["path"] for entry in registration["inputs"]]
     argv = ["--bundle", target.bundle, "--dump", *paths, "--out", plan.run, "--key-file", target.key_path]
