@@ -128,15 +128,20 @@ class Plan:
 
 
 class Source(NamedTuple):
-    """What the probe consumes: keyed-digest batches, dead-letter tables and read accounting."""
+    """What the probe consumes: keyed-digest batches, dead-letter tables and read accounting; and, when
+    they are known already, the dump's own sketches, which depend on its digests alone."""
 
     digests: beam.PCollection
     dead: beam.PCollection
     stats: beam.PCollection
+    dump_minhash: beam.PCollection | None = None  # (field, MinHash)
+    dump_distinct: beam.PCollection | None = None  # ((DUMP, field), HyperLogLogPlusPlus)
 
 
 class Built(NamedTuple):
     source: Source
+    dump_minhash: beam.PCollection  # (field, MinHash)
+    distinct: beam.PCollection  # ((DUMP | BLOOM | MATCHED, field), HyperLogLogPlusPlus)
     published: beam.PCollection  # one element once the run folder is complete
 
 
@@ -216,8 +221,9 @@ def build(pipeline: beam.Pipeline | beam.pvalue.PBegin, job: Plan, source: Sourc
     if source is None:
         read = pipeline | "Read" >> ReadRecords(job.specs)
         source = Source(read.records | "Prepare" >> Prepare(job.key_path, job.region), read.dead, read.stats)
+    known = source.dump_minhash is not None
     probed = source.digests | "Probe" >> beam.ParDo(
-        ProbeFn(job.bundle, job.fingerprint, job.args["posting_cap"], job.use_index)
+        ProbeFn(job.bundle, job.fingerprint, job.args["posting_cap"], job.use_index, dump_digests=not known)
     ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates")
     candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
         storage.join(job.stage, CANDIDATES),
@@ -231,12 +237,16 @@ def build(pipeline: beam.Pipeline | beam.pvalue.PBegin, job: Plan, source: Sourc
     )
     stats = (source.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
     distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
-    dump_minhash = (
-        probed.digests
-        | "DumpDigests" >> beam.Filter(lambda kv: kv[0][0] == DUMP)
-        | "ByField" >> beam.MapTuple(lambda key, digests: (key[1], digests))
-        | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
-    )
+    if source.dump_minhash is not None:
+        distinct = (distinct, source.dump_distinct) | "WithDumpDistinct" >> beam.Flatten()
+        dump_minhash = source.dump_minhash
+    else:
+        dump_minhash = (
+            probed.digests
+            | "DumpDigests" >> beam.Filter(lambda kv: kv[0][0] == DUMP)
+            | "ByField" >> beam.MapTuple(lambda key, digests: (key[1], digests))
+            | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
+        )
     if job.checksums is None:
         checksums = pipeline | "InputChecksums" >> InputChecksums(job.specs)
     else:
@@ -259,7 +269,7 @@ def build(pipeline: beam.Pipeline | beam.pvalue.PBegin, job: Plan, source: Sourc
         beam.pvalue.AsList(dead_files),
         beam.pvalue.AsDict(dump_minhash),
     )
-    return Built(source, published)
+    return Built(source, dump_minhash, distinct, published)
 
 
 def finish(job: Plan) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pipelines import common, match
 from transforms import diff, digest_cache, library, registry, storage, versions
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
+from transforms.probe import DUMP
 
 PROG = "dumpmatch reverify"
 EPILOG = """example:
@@ -245,7 +246,12 @@ class Rerun(beam.PTransform):
             stage = storage.join(plan.cache_out, storage.STAGING)
             parts = built.source.digests | "WriteCache" >> digest_cache.WriteDigestCache(stage)
             read_stats = built.source.stats | "SumRead" >> beam.CombineGlobally(SumStatsFn())
-            cache_side = {"parts": beam.pvalue.AsList(parts), "read_stats": beam.pvalue.AsSingleton(read_stats)}
+            cache_side = {
+                "parts": beam.pvalue.AsList(parts),
+                "read_stats": beam.pvalue.AsSingleton(read_stats),
+                "minhashes": beam.pvalue.AsDict(built.dump_minhash),
+                "distinct": beam.pvalue.AsDict(built.distinct),
+            }
         return (
             pbegin
             | "DiffSeed" >> beam.Create([None])
@@ -259,13 +265,15 @@ def _finish(
     _published: str,
     parts: list[str] | None = None,
     read_stats: dict[str, Any] | None = None,
+    minhashes: dict[str, Any] | None = None,
+    distinct: dict[tuple[str, str], Any] | None = None,
 ) -> str:
     """The dump's last step, after its run folder is complete: publish the new cache, write diff.json
     against the previous run, record the run (and cache) in the index, delete caches no longer named."""
     job = _job(plan)
     cache_entry = None
     if plan.cache_out:
-        cache_entry = _publish_cache(plan, parts or [], read_stats or {})
+        cache_entry = _publish_cache(plan, parts or [], read_stats or {}, minhashes or {}, distinct or {})
     current = diff.read_run(plan.run)
     previous = diff.read_run(plan.previous) if plan.previous else None
     result, changes = diff.compare(plan.name, previous, current, plan.files, plan.thresholds, plan.cache is not None)
@@ -287,13 +295,21 @@ def _finish(
     return path
 
 
-def _publish_cache(plan: DumpPlan, parts: list[str], read_stats: dict[str, Any]) -> dict[str, Any]:
+def _publish_cache(
+    plan: DumpPlan,
+    parts: list[str],
+    read_stats: dict[str, Any],
+    minhashes: dict[str, Any],
+    distinct: dict[tuple[str, str], Any],
+) -> dict[str, Any]:
     """cache.json goes last, so a cache folder without it is no cache."""
     job = _job(plan)
     assert plan.cache_out is not None
     stage = storage.join(plan.cache_out, storage.STAGING)
     dead = [m.path for m in storage.match(storage.join(plan.run, match.DEAD_LETTER, "*.parquet"))]
-    data = digest_cache.meta(job.fingerprint, job.region, plan.inputs, job.specs, read_stats, parts, dead)
+    dump_distinct = {field: hll for (kind, field), hll in distinct.items() if kind == DUMP}
+    files = digest_cache.write_sketches(stage, job.fingerprint, minhashes, dump_distinct)
+    data = digest_cache.meta(job.fingerprint, job.region, plan.inputs, job.specs, read_stats, parts, dead, files)
     storage.write_json(storage.join(stage, digest_cache.META), data)
     storage.publish(stage, plan.cache_out, last=digest_cache.META)
     return {

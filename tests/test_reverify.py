@@ -187,6 +187,7 @@ def test_a_cached_run_reports_what_a_full_run_reports(world: World, capsys: pyte
         table = pq.read_table(world.path(f"lib/{cache['path']}/{part}"))
         digests = [n for n in table.column_names if not n.startswith("_")]
         assert digests and all(pa.types.is_uint64(table.schema.field(n).type) for n in digests)
+        assert set(data["sketches"]) == set(digests), "the dump's own MinHash and HLL per field are cached too"
 
 
 def test_a_changed_or_missing_dump_file_is_reported_and_material(world: World) -> None:

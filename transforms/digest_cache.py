@@ -5,6 +5,8 @@ A full run of a registered dump also writes, beside its run folder, what ``Prepa
     <cache folder>/
       digests/<part>.parquet   _source, _line and one uint64 keyed digest per field (null: no value);
                                one part per prepared batch, named by its input and first line
+      sketches/<kind>/<field>.bin  the dump's own MinHash and HyperLogLog per field (sketch envelope):
+                               functions of its digests alone, so a cached run does not rebuild them
       cache.json               written last (no cache.json: not a cache): key fingerprint, phone region
                                and tool version it is valid for, the inputs' size and SHA-256, how they
                                were read (InputSpec), the read accounting, the parts, and the dead-letter
@@ -12,8 +14,8 @@ A full run of a registered dump also writes, beside its run folder, what ``Prepa
 
 No plaintext: digests are keyed, and the dump's unparseable lines stay in that run's dead letters, which
 a cached run copies. ``ReadDigestCache`` gives the match graph what reading and ``Prepare`` would: the
-same digest batches for the same ``ProbeFn``, the same dead letters, and the original read accounting,
-so report.json's numbers are those of a full run.
+same digest batches for the same ``ProbeFn``, the same dead letters, the original read accounting and
+the dump's own sketches, so report.json's numbers are those of a full run.
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+from datasketch import HyperLogLogPlusPlus, MinHash
 
-from transforms import __version__, decode, formats, storage
-from transforms.fields import CUSTOMER_ID
+from transforms import __version__, decode, formats, sketches, storage
+from transforms.fields import CUSTOMER_ID, file_name
+from transforms.probe import DUMP
 from transforms.read import BATCH_ROWS, LINE, SOURCE, InputSpec
 
 FORMAT = "dumpmatch-digest-cache"
 FORMAT_VERSION = 1
 META = "cache.json"
 DIGESTS = "digests"
+SKETCHES = "sketches"
 SOURCE_NAME_HEX = 16
 
 
@@ -66,6 +71,7 @@ def meta(
     read_stats: dict[str, Any],
     parts: list[str],
     dead_letter: list[str],
+    sketch_files: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -78,7 +84,22 @@ def meta(
         "read_stats": read_stats,
         "parts": sorted(parts),
         "dead_letter": sorted(dead_letter),
+        "sketches": sketch_files,
     }
+
+
+def write_sketches(
+    folder: str, fingerprint: str, minhashes: dict[str, MinHash], distinct: dict[str, HyperLogLogPlusPlus]
+) -> dict[str, dict[str, str]]:
+    """The dump's per-field MinHash and HyperLogLog; returns their paths relative to ``folder``."""
+    files: dict[str, dict[str, str]] = {}
+    for field in sorted(minhashes):
+        files[field] = {}
+        for kind, sketch in (("minhash", minhashes[field]), ("hll", distinct[field])):
+            relative = f"{SKETCHES}/{kind}/{file_name(field)}.bin"
+            storage.write_bytes(storage.join(folder, relative), sketches.encode(kind, field, fingerprint, sketch))
+            files[field][kind] = relative
+    return files
 
 
 def read_meta(folder: str) -> dict[str, Any] | None:
@@ -147,6 +168,11 @@ class ReadPartFn(beam.DoFn):
         yield from storage.read_parquet(storage.join(self._folder, relative)).to_batches(self._batch_rows)
 
 
+def _sketch(field: str, folder: str, data: dict[str, Any], kind: str) -> tuple[str, Any]:
+    payload = storage.read_bytes(storage.join(folder, data["sketches"][field][kind]))
+    return field, sketches.decode(payload, kind, field, data["key_fingerprint"])
+
+
 def _non_empty(path: str) -> Iterator[pa.Table]:
     table = storage.read_parquet(path)
     if table.num_rows:
@@ -154,8 +180,8 @@ def _non_empty(path: str) -> Iterator[pa.Table]:
 
 
 class ReadDigestCache(beam.PTransform):
-    """The cache → (digest batches, dead-letter tables, read accounting): what ReadRecords and Prepare
-    give a full run."""
+    """The cache → (digest batches, dead-letter tables, read accounting, (field, MinHash),
+    ((DUMP, field), HyperLogLog)): what ReadRecords, Prepare and the dump's sketches give a full run."""
 
     def __init__(self, folder: str, data: dict[str, Any], batch_rows: int = BATCH_ROWS) -> None:
         super().__init__()
@@ -163,7 +189,7 @@ class ReadDigestCache(beam.PTransform):
         self._data = data
         self._batch_rows = batch_rows
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, ...]:
         digests = (
             pbegin
             | "Parts" >> beam.Create(self._data["parts"])
@@ -176,4 +202,11 @@ class ReadDigestCache(beam.PTransform):
             | "ReadDeadLetters" >> beam.FlatMap(_non_empty)
         )
         stats = pbegin | "ReadAccounting" >> beam.Create([self._data["read_stats"]])
-        return digests, dead, stats
+        fields = pbegin | "Fields" >> beam.Create(sorted(self._data["sketches"]))
+        minhash = fields | "ReadMinHash" >> beam.Map(_sketch, self._folder, self._data, "minhash")
+        distinct = (
+            fields
+            | "ReadHll" >> beam.Map(_sketch, self._folder, self._data, "hll")
+            | "AsDumpDistinct" >> beam.MapTuple(lambda field, hll: ((DUMP, field), hll))
+        )
+        return digests, dead, stats, minhash, distinct
