@@ -2,7 +2,7 @@
 
     {"format": "dumpmatch-diff", "format_version": 1, "dump": NAME,
      "previous_run": PATH | null, "current_run": PATH,
-     "bundle": {"previous": {"path", "version", "key_fingerprint", "manifest_sha256"} | null, "current": {...}},
+     "bundle": {"previous": {"path", "version", "key_fingerprint", "content_sha256"} | null, "current": {...}},
      "inputs": {"changed": [paths], "missing": [paths], "unchanged": [paths]},
      "verdict": {"previous": {"label", "confidence"} | null, "current": {...} | null, "changed": bool},
      "fields": {FIELD: {"matched": {"previous", "current", "delta"}, "estimate": {"previous", "current", "delta"}}},
@@ -22,8 +22,6 @@ the baseline: material only for canary hits and input problems.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,22 +63,19 @@ class RunView:
     path: str
     report: dict[str, Any]
     manifest: dict[str, Any]
-    manifest_sha256: str
     customers: pa.Array  # distinct customer ids among the candidates
     canaries: pa.Array  # distinct canary customer ids among the candidates
 
 
 def read_run(path: str) -> RunView:
     """Report, manifest and matched customers of a run folder (match's layout)."""
-    manifest_bytes = storage.read_bytes(storage.join(path, RUN_MANIFEST))
     parts = [storage.read_parquet(m.path) for m in storage.match(storage.join(path, CANDIDATES, "*.parquet"))]
     candidates = pa.concat_tables([CANDIDATE_SCHEMA.empty_table(), *parts])
     ids = candidates.column("customer_id")
     return RunView(
         path=path,
         report=storage.read_json(storage.join(path, REPORT)),
-        manifest=json.loads(manifest_bytes),
-        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        manifest=storage.read_json(storage.join(path, RUN_MANIFEST)),
         customers=_unique(ids),
         canaries=_unique(ids.filter(candidates.column("canary"))),
     )
@@ -100,7 +95,7 @@ def bundle_of(run: RunView) -> dict[str, Any]:
         "path": bundle["path"],
         "version": bundle.get("version"),
         "key_fingerprint": bundle["key_fingerprint"],
-        "manifest_sha256": bundle.get("manifest_sha256"),
+        "content_sha256": bundle.get("content_sha256"),
     }
 
 
@@ -234,7 +229,7 @@ def _bundle_reasons(reasons: _Reasons, previous: RunView | None, current: RunVie
             f"{after['key_fingerprint']}; counts and customer ids do not depend on the key",
             False,
         )
-    elif (before["version"], before["manifest_sha256"]) != (after["version"], after["manifest_sha256"]):
+    elif (before["version"], before["content_sha256"]) != (after["version"], after["content_sha256"]):
         reasons.add(f"customer base re-sketched: bundle version {before['version']} → {after['version']}", False)
 
 

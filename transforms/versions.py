@@ -93,12 +93,14 @@ def resolve(path: str) -> str:
 
 
 def identity(path: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a run records about its bundle: where, which version, which key, and a hash of its manifest
-    (which names every input's checksum), so a bundle sketched again in place is noticed too."""
-    canonical = json.dumps(manifest, sort_keys=True).encode("utf-8")
+    """What a run records about its bundle: where, which version, which key, and a hash of its content
+    (the manifest with its inputs' checksums but not their paths), so a bundle sketched again in place is
+    noticed, and the same bundle on gs:// and on a local disk hashes the same."""
+    inputs = [{k: v for k, v in entry.items() if k != "path"} for entry in manifest.get("inputs", [])]
+    content = json.dumps({**manifest, "inputs": inputs}, sort_keys=True).encode("utf-8")
     return {
         "path": path,
         "version": manifest.get("version"),
         "key_fingerprint": manifest["key_fingerprint"],
-        "manifest_sha256": hashlib.sha256(canonical).hexdigest(),
+        "content_sha256": hashlib.sha256(content).hexdigest(),
     }
