@@ -28,6 +28,7 @@ Source = list[InputSpec] | database.DatabaseSpec | bigquery.BigQuerySpec
 
 EPILOG = """example:
   dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
+  dumpmatch sketch --customers customers.csv --out bundles/ --versioned --key-file dumpmatch.key
   dumpmatch sketch --customers 'export/*.parquet' --out gs://bucket/bundle \\
       --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
   PGPASSWORD=... dumpmatch sketch --customers 'postgresql://reader@db:5432/shop?table=customers' \\
