@@ -211,9 +211,12 @@ class ProbeFn(beam.DoFn):
     STATS = "stats"
     DIGESTS = "digests"
 
-    def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True) -> None:
+    def __init__(
+        self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True, dump_digests: bool = True
+    ) -> None:
         self._bundle_path = bundle_path
         self._use_index = use_index
+        self._dump_digests = dump_digests  # False: the dump's own sketches are known (reverify's digest cache)
         self._fingerprint = fingerprint
         self._posting_cap = posting_cap
         self._shared = shared.Shared()
@@ -233,7 +236,8 @@ class ProbeFn(beam.DoFn):
         self._matched.inc(result.stats["records"]["matched_any"])
         yield beam.pvalue.TaggedOutput(self.STATS, result.stats)
         for key, digests in result.digests.items():
-            yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
+            if self._dump_digests or key[0] != DUMP:
+                yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
         if result.candidates.num_rows:
             yield result.candidates
 
