@@ -92,8 +92,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     options = common.beam_options(beam_args, "dumpmatch match")
     if args.output_shards < 1 or args.posting_cap < 1:
         raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
+    key_path, key = hashing.open_key(args.key_file)
     manifest = bundle.read_manifest(args.bundle)
     bundle.check_key(args.bundle, manifest, key.fingerprint)
     if not manifest["fields"]:

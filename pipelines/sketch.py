@@ -109,8 +109,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Builds the bundle and returns its manifest."""
     args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch sketch")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
+    key_path, key = hashing.open_key(args.key_file)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
     source: Source
     reader: beam.PTransform
