@@ -248,6 +248,7 @@ class RangeTask:
     end: int
     first_line: int
     plain_lines: bool = False  # the planner saw no newline inside quotes in this range
+    oversized: bool = False  # one record longer than the input's max_record_bytes: dead-lettered unread
 
 
 def sample_text(spec: InputSpec) -> bytes:
@@ -281,8 +282,12 @@ class PlanTasksFn(beam.DoFn):
             quoted = formats.FORMATS[spec.format].quoted
             with storage.open_raw(spec.path) as handle:
                 blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoted):
-                    yield RangeTask(spec, start, end, line, plain)
+                cap = spec.limits.max_record_bytes
+                for planned in delimited.plan_ranges(blocks, self._range_bytes, quoted, cap):
+                    if isinstance(planned, delimited.Oversized):
+                        yield RangeTask(spec, planned.start, planned.end, planned.line, oversized=True)
+                    else:
+                        yield RangeTask(spec, *planned)
 
 
 @dataclass
@@ -344,7 +349,14 @@ class ParseTaskFn(beam.DoFn):
             yield from self._emit(spec, _read_row_group(task, wanted))
             return
         fmt = formats.FORMATS[spec.format]
+        cap = spec.limits.max_record_bytes if fmt.splittable else None
         with storage.open_raw(spec.path) as handle:
+            if task.oversized:
+                handle.seek(task.start)
+                head = decode.to_utf8(handle.read(delimited.HEAD_BYTES), spec.encoding)
+                record = delimited.Oversized(task.first_line, task.start, task.end, head)
+                yield from self._emit(spec, delimited.oversized_range(record, spec.limits.max_record_bytes, wanted))
+                return
             if task.end != WHOLE:
                 handle.seek(task.start)
                 data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
@@ -354,7 +366,12 @@ class ParseTaskFn(beam.DoFn):
             status = _Status()
             target = self._range_bytes if fmt.splittable else 1 << 62
             first = True
-            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
+            for item in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted, cap):
+                if isinstance(item, delimited.Oversized):
+                    yield from self._emit(spec, delimited.oversized_range(item, spec.limits.max_record_bytes, wanted))
+                    first = False
+                    continue
+                chunk, line, plain = item
                 yield from self._emit(
                     spec,
                     fmt.parse(
