@@ -26,6 +26,7 @@ RUN_FORMAT = "dumpmatch-run"
 MANIFEST = "manifest.json"
 CANDIDATES = "candidates"
 DEAD_LETTER = "dead_letter"
+CSV_FILES = (f"{CANDIDATES}.csv", f"{DEAD_LETTER}.csv")
 EPILOG = """example:
   dumpmatch match --bundle bundle/ --dump sample.csv --out runs/sample --key-file dumpmatch.key
   dumpmatch match --bundle gs://b/bundle --dump 'gs://b/dump/*.csv' --out gs://b/runs/1 \\
@@ -69,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
     parser.add_argument(
+        "--csv",
+        action="store_true",
+        help=f"also write {CANDIDATES}.csv and {DEAD_LETTER}.csv for spreadsheets, with formula cells neutralized",
+    )
+    parser.add_argument(
         "--library",
         metavar="DIR",
         help="library of earlier dumps, local or gs://: report which ones contain this dump, then add it",
@@ -108,7 +114,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         library.read_index(args.library)  # an unreadable library stops the run before any work
         library_entry = library.new_entry_id()  # chosen here, so a retried Publish step adds nothing twice
     stage = storage.join(args.out, storage.STAGING)
-    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
+    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, *CSV_FILES, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
     launched = time.time()
@@ -128,6 +134,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             CANDIDATE_SCHEMA,
             args.output_shards,
             ["source_file", "line", "customer_id"],
+            storage.join(stage, CSV_FILES[0]) if args.csv else None,
         )
         dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
             storage.join(stage, DEAD_LETTER),
@@ -135,6 +142,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             DEAD_LETTER_SCHEMA,
             args.output_shards,
             ["source_file", "line"],
+            storage.join(stage, CSV_FILES[1]) if args.csv else None,
         )
         stats = (read.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
         distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
