@@ -10,6 +10,7 @@ spread one large file over workers, and parses each task.
 
 from __future__ import annotations
 
+import logging
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
     [("source_file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())]
 )
 DEFAULT_LIMITS = decode.Limits(max_ratio=1000.0, max_bytes=1 << 40)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,14 @@ def inspect_inputs(
     table: str | None = None,
 ) -> list[InputSpec]:
     """Inspects every input at launch so bad files fail before the pipeline starts."""
-    return [
+    specs = [
         spec for path in expand_paths(patterns, option) for spec in inspect_file(path, overrides, fmt, limits, table)
     ]
+    for spec in specs:  # names and headers only: a log never holds a value
+        _LOG.info(
+            "%s: %s, %s, %s, fields %s", spec.label, spec.format, spec.compression, spec.encoding, spec.field_columns()
+        )
+    return specs
 
 
 def inspect_file(
@@ -197,7 +204,7 @@ def _inspect_text(
         raise InputError(f"{label} has a header but no rows: there is nothing to read")
     if not _known(mapping):
         raise InputError(
-            f"{label}: no column is recognised as a field (columns: {list(layout.columns)[:20]}); "
+            f"{label}: no column is recognised as a field (columns: {[c[:40] for c in layout.columns[:20]]}); "
             "name them with --columns email=<column>,phone=<column>,..."
         )
     positions = tuple(sorted((f, layout.columns.index(col)) for f, col in mapping.items()))
