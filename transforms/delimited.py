@@ -283,10 +283,11 @@ def iter_chunks(
                 yield buffer[:start], line, not quoted  # rare: no need to know whether quotes hold newlines
                 line += buffer.count(b"\n", 0, start)
             if stop is None:
-                size, newlines, rest = _skip_record(buffer[start:], source, ends_of)
+                size, newlines, head, rest = _skip_record(buffer[start:], source, ends_of)
             else:
+                head = buffer[start : min(stop, start + HEAD_BYTES)]
                 size, newlines, rest = stop - start, buffer.count(b"\n", start, stop), buffer[stop:]
-            yield Oversized(line, offset + start, offset + start + size, buffer[start : start + HEAD_BYTES])
+            yield Oversized(line, offset + start, offset + start + size, head)
             line += newlines
             offset += start + size
             buffer, last_end, inner_before, inner_after = b"", 0, False, False
@@ -310,18 +311,19 @@ def iter_chunks(
         yield buffer, line, not quoted
 
 
-def _skip_record(record: bytes, source: Iterator[bytes], ends_of: _RecordEnds) -> tuple[int, int, bytes]:
-    """Reads on to the end of a record that began with ``record``, holding none of it: (its size, the
-    newlines in it, the bytes after it in the block where it ends)."""
-    size, newlines = len(record), record.count(b"\n")
+def _skip_record(record: bytes, source: Iterator[bytes], ends_of: _RecordEnds) -> tuple[int, int, bytes, bytes]:
+    """Reads on to the end of a record that began with ``record``, keeping only its first bytes: (its size,
+    the newlines in it, its first HEAD_BYTES, the bytes after it in the block where it ends)."""
+    size, newlines, head = len(record), record.count(b"\n"), record[:HEAD_BYTES]
     for block in source:
         ends, _ = ends_of.scan(block)
+        stop = int(ends[0]) + 1 if ends.size else len(block)
+        head += block[: min(stop, HEAD_BYTES - len(head))]
+        size += stop
+        newlines += block.count(b"\n", 0, stop)
         if ends.size:
-            stop = int(ends[0]) + 1
-            return size + stop, newlines + block.count(b"\n", 0, stop), block[stop:]
-        size += len(block)
-        newlines += block.count(b"\n")
-    return size, newlines, b""
+            return size, newlines, head, block[stop:]
+    return size, newlines, head, b""
 
 
 def plan_ranges(
