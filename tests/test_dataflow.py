@@ -88,6 +88,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("dataflow")
     key = folder / "dumpmatch.key"
     key.write_text(secrets.token_hex(32) + "\n")
+    key.chmod(0o600)
     base = synthetic.customers(50)
     customers = write_csv(folder / "customers.csv", base)
     dump = write_csv(folder / "dump.csv", synthetic.dump(base, 40, 0.5).table)

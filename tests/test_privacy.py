@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -195,16 +196,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def _normalized(row: dict[str, str]) -> list[str]:
     """The canary's values as normalization gives them (the form that is hashed)."""
-    raw = {f: pa.array([row[f]]) for f in ("email", "phone", "first_name", "last_name", "street", "dob")}
+    raw = {f: pa.array([row[f]]) for f in ("email", "phone", "first_name", "last_name", "street", "postcode", "dob")}
     raw[ORDER] = pa.array([row["order"]])
     return [str(v[0]) for v in normalize.normalize_columns(raw, "GB").values() if v[0].is_valid]
 
 
 def _personal(row: dict[str, str]) -> list[str]:
-    """Everything personal about a canary (its id is not: ids are in the index by design)."""
+    """Everything personal about a canary (its id is not: ids are in the index by design): its values, their
+    words, the phone's digits (a number stored as an integer), the normalized forms. Short numbers are left
+    out: digits like "123456" occur by chance in any column of 64-bit digests printed in decimal."""
     given = [v for f, v in row.items() if f not in ("customer_id", "country", "city")]
-    tokens = [t for v in given for t in v.replace(",", " ").split() if len(t) >= 6]
-    return given + tokens + _normalized(row)
+    words = [t for v in given for t in v.replace(",", " ").split() if len(t) >= 6 and not t.isdigit()]
+    digits = [re.sub(r"\D", "", row["phone"])]
+    return given + words + digits + _normalized(row)
 
 
 def _key_material(key: Path) -> dict[bytes, str]:
