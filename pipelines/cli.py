@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from pipelines import common, demo, match, sketch
+from pipelines import common, demo, match, report, sketch
 
-COMMANDS = {"sketch": sketch.run, "match": match.run, "demo": demo.run}
-USAGE = """usage: dumpmatch {sketch,match,demo} [options]
+COMMANDS = {"sketch": sketch.run, "match": match.run, "demo": demo.run, "report": report.run}
+USAGE = """usage: dumpmatch {sketch,match,demo,report} [options]
 
   sketch   build a key-protected bundle from your customer base
   match    check dump files against a bundle and write a run folder
   demo     generate sample data, then sketch and match it
+  report   render a run's report.json (or a reverify diff.json) as an HTML page again
 
 'dumpmatch <command> --help' explains each option with an example."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
@@ -22,6 +23,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import PipelineRunner, create_runner
 
+from transforms import progress as progress_line
 from transforms.errors import InputError
 from transforms.logs import printable
 
@@ -186,6 +188,15 @@ def configure_logging(level: int) -> None:
         handler.setFormatter(_OneLineFormatter(LOG_FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
+
+
+def progress(
+    options: PipelineOptions, quiet: bool, prog: str, total_bytes: int
+) -> contextlib.AbstractContextManager[str | None]:
+    """A progress line on stderr while the pipeline runs in this process, only on a terminal and without
+    --quiet; yields the folder the reading DoFns tally into, or None (see transforms/progress.py)."""
+    enabled = options.view_as(StandardOptions).runner in DIRECT and not quiet and sys.stderr.isatty()
+    return progress_line.shown(prog, total_bytes, sys.stderr, enabled)
 
 
 def quiet_logging() -> None:

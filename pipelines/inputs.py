@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dead-letter a CSV, JSON-lines or combo-list record longer than this, unread "
         f"(default {DEFAULT_LIMITS.max_record_bytes})",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress line on stderr (it is shown only on a terminal anyway)"
+    )
 
 
 def limits(args: argparse.Namespace) -> decode.Limits:

@@ -12,7 +12,7 @@ import apache_beam as beam
 from datasketch import MinHash
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, library, storage, verdict
+from transforms import __version__, bundle, hashing, html_report, library, storage, verdict
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
@@ -20,7 +20,8 @@ from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.probe import CANDIDATE_SCHEMA, DUMP, POSTING_CAP, ProbeFn
 from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
-from transforms.report import REPORT, build_report, check_inputs
+from transforms.report import REPORT, REPORT_HTML, build_report, check_inputs
+from transforms.samples import DEFAULT_SAMPLES, SampleRows
 
 RUN_FORMAT = "dumpmatch-run"
 MANIFEST = "manifest.json"
@@ -82,6 +83,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
     )
+    parser.add_argument(
+        "--show-samples",
+        type=int,
+        nargs="?",
+        const=DEFAULT_SAMPLES,
+        default=0,
+        metavar="N",
+        help=f"put the dump's own values of the first N candidate rows (default {DEFAULT_SAMPLES}) in report.json "
+        "and report.html; without it no dump value is in either",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -96,8 +107,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Matches the dump and returns the report."""
     args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch match")
-    if args.output_shards < 1 or args.posting_cap < 1:
-        raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
+    if args.output_shards < 1 or args.posting_cap < 1 or args.show_samples < 0:
+        raise InputError(
+            "dumpmatch match: --output-shards and --posting-cap must be at least 1, --show-samples 0 or more"
+        )
     key_path, key = hashing.open_key(args.key_file)
     manifest = bundle.read_manifest(args.bundle)
     bundle.check_key(args.bundle, manifest, key.fingerprint)
@@ -114,12 +127,17 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         library.read_index(args.library)  # an unreadable library stops the run before any work
         library_entry = library.new_entry_id()  # chosen here, so a retried Publish step adds nothing twice
     stage = storage.join(args.out, storage.STAGING)
-    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, *CSV_FILES, storage.STAGING):
+    for stale in (MANIFEST, REPORT, REPORT_HTML, CANDIDATES, DEAD_LETTER, *CSV_FILES, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
     launched = time.time()
-    with storage.cleaned_on_failure(stage), common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> ReadRecords(specs)
+    total_bytes = sum(spec.size for spec in specs)
+    with (
+        common.progress(options, args.quiet, "dumpmatch match", total_bytes) as progress_folder,
+        storage.cleaned_on_failure(stage),
+        common.make_pipeline(options) as pipeline,
+    ):
+        read = pipeline | "Read" >> ReadRecords(specs, progress_folder=progress_folder)
         probed = (
             read.records
             | "Prepare" >> Prepare(key_path, region)
@@ -153,6 +171,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
         )
         checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
+        samples = (
+            beam.pvalue.AsSingleton(probed.candidates | "Samples" >> SampleRows(specs, args.show_samples))
+            if args.show_samples
+            else None
+        )
         seed = pipeline | "Seed" >> beam.Create([None])
         report_path = seed | "WriteReport" >> beam.Map(
             _write_report,
@@ -166,6 +189,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             beam.pvalue.AsDict(checksums),
             use_index,
             args.library,
+            run_options(vars(args)),
+            samples,
         )
         _ = seed | "Publish" >> beam.Map(
             _publish,
@@ -199,16 +224,29 @@ def _write_report(
     checksums: dict[str, str],
     use_index: bool,
     library_path: str | None,
+    options: dict[str, Any],
+    samples: list[dict[str, Any]] | None,
 ) -> str:
+    """report.json and report.html, staged with the run's other outputs (so the manifest lists both)."""
     report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
     if library_path:
         found = library.containment(library_path, manifest["key_fingerprint"], *_sized(report, dump_minhash))
         report["library"] = found.rows  # what verdict.decide reads: resolved containments only
         report["library_search"] = {"path": library_path, **found.summary()}
     report["verdict"] = verdict.decide(report)
+    if samples is not None:
+        report["samples"] = samples  # only with --show-samples: the dump's own values
     path = storage.join(out, REPORT)
     storage.write_json(path, report)
+    # What the manifest will hold, so `dumpmatch report` re-renders the same bytes from it.
+    page = html_report.render_run(report, {"tool_version": __version__, "options": options})
+    storage.write_bytes(storage.join(out, REPORT_HTML), page.encode("utf-8"))
     return path
+
+
+def run_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The options a manifest records: all but the key file's path."""
+    return {k: v for k, v in sorted(args.items()) if k != "key_file"}
 
 
 def _publish(
@@ -237,7 +275,7 @@ def _publish(
         "tool_version": __version__,
         "bundle": {"path": args["bundle"], "key_fingerprint": bundle_manifest["key_fingerprint"]},
         "inputs": [{k: e[k] for k in ("path", "size", "sha256", "format", "complete")} for e in report["inputs"]],
-        "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
+        "options": run_options(args),
         "rows": report["rows"],
         "outputs": {rel: storage.sha256(storage.join(out, rel)) for rel in outputs},
         "timings": {"seconds": round(time.time() - launched, 3)},

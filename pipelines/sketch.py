@@ -112,7 +112,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     key_path, key = hashing.open_key(args.key_file)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
     source: Source
-    reader: beam.PTransform
+    reader: beam.PTransform | None = None  # files: ReadRecords, made once the progress folder is known
     files: list[InputSpec] = []
     uris = [c for c in args.customers if database.is_database_uri(c) or bigquery.is_bigquery_uri(c)]
     if uris and len(args.customers) > 1:
@@ -133,15 +133,20 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)
-        reader = ReadRecords(files)
     canaries = read_canaries(args.canaries)
     stage = storage.join(args.out, storage.STAGING)
     for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
     held = source if isinstance(source, database.DatabaseSpec) else None
-    with storage.cleaned_on_failure(stage), database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> reader
+    total_bytes = sum(spec.size for spec in files)
+    with (
+        common.progress(options, args.quiet or not files, "dumpmatch sketch", total_bytes) as progress_folder,
+        storage.cleaned_on_failure(stage),
+        database.hold_snapshot(held),
+        common.make_pipeline(options) as pipeline,
+    ):
+        read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder))
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
         numbers = digests | "Build" >> BuildBundle(
             stage, key.fingerprint, capacity, args.bloom_fpr, with_index=not args.sketch_only

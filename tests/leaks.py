@@ -2,7 +2,8 @@
 
 A value is searched as written, lowercased, and as its unkeyed MD5, SHA-1 and SHA-256 (hex in either case,
 and the raw digest bytes). Files are searched as bytes; compressed files also decompressed; Parquet and CSV
-files also column by column (Parquet pages are compressed, and a hit should name its column).
+files also column by column (Parquet pages are compressed, and a hit should name its column), JSON files
+key by key and HTML pages section by section with entities decoded, so a hit names where it is.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import bz2
 import csv
 import gzip
 import hashlib
+import html
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 HASHES = ("md5", "sha1", "sha256")
+_SECTION = re.compile(r'<section id="([^"]+)"[^>]*>(.*?)</section>', re.S)
 _DECOMPRESS = ((b"\x1f\x8b", gzip.decompress), (b"BZh", bz2.decompress), (b"\x28\xb5\x2f\xfd", zstandard.decompress))
 
 
@@ -104,3 +108,12 @@ def _views(rel: str, data: bytes) -> Iterator[tuple[str, bytes]]:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline="")))
         for i, name in enumerate(rows[0] if rows else []):
             yield f"{rel}#{name}", "\n".join(r[i] for r in rows[1:] if i < len(r)).encode()
+    elif rel.endswith(".json"):
+        document = json.loads(data)
+        for key, value in document.items() if isinstance(document, dict) else ():
+            yield f"{rel}#{key}", json.dumps(value, ensure_ascii=False).encode()
+    elif rel.endswith(".html"):
+        text = data.decode("utf-8", errors="replace")
+        for match in _SECTION.finditer(text):
+            yield f"{rel}#{match.group(1)}", html.unescape(match.group(2)).encode()
+        yield f"{rel}#unescaped", html.unescape(_SECTION.sub("", text)).encode()

@@ -59,9 +59,10 @@ EXPOSED = {
     "dob": "1929-11-02",
     "order": "ORD-KZW-55102387",
 }
-# Columns of a run that hold the dump's own rows (DESIGN.md, "Privacy rules"): (file name part, column).
-# Add candidates' dump columns here when candidates carry them.
-DUMP_SIDE_COLUMNS = {("dead_letter", "raw")}
+# Where a run holds the dump's own rows (DESIGN.md, "Privacy rules"), as (file name part, column, JSON key
+# or HTML section): dead letters always, the report's samples because match was asked --show-samples.
+DUMP_SIDE_COLUMNS = {("dead_letter", "raw"), ("report.json", "samples"), ("report.html", "samples")}
+SAMPLES = "1000"  # every candidate row: the exposed canary's is one of them
 
 
 @dataclass
@@ -93,8 +94,8 @@ class World:
 
 
 # Every command whose writes are searched, each with its arguments, in stages: a stage's commands run
-# side by side, after the stage before. After merging, reverify and report join as one more stage, e.g.
-# [("reverify", lambda w: ["reverify", "--library", str(w.library), ...]), ("report", lambda w: [...])].
+# side by side, after the stage before. After merging, reverify joins with a line in a stage of its own,
+# e.g. [("reverify", lambda w: ["reverify", "--library", str(w.library), ...])].
 COMMANDS: list[list[tuple[str, Callable[[World], list[str]]]]] = [
     [
         ("sketch", lambda w: ["sketch", "--customers", str(w.customers), "--out", str(w.bundle), *_sketch_args(w)]),
@@ -112,6 +113,7 @@ COMMANDS: list[list[tuple[str, Callable[[World], list[str]]]]] = [
             lambda w: [
                 *["match", "--bundle", str(w.bundle), "--dump", str(w.dump), "--out", str(w.run), "--csv"],
                 *["--library", str(w.library), "--columns", f"{ORDER}=order", "--key-file", str(w.key)],
+                *["--show-samples", SAMPLES],
             ],
         ),
         (
@@ -121,6 +123,10 @@ COMMANDS: list[list[tuple[str, Callable[[World], list[str]]]]] = [
                 *["--columns", f"{ORDER}=order", "--key-file", str(w.key), "--csv"],
             ],
         ),
+    ],
+    [
+        ("report", lambda w: ["report", str(w.run)]),
+        ("report --no-samples", lambda w: ["report", str(w.run), "--no-samples", "--out", str(w.out / "shared.html")]),
     ],
 ]
 
@@ -238,6 +244,7 @@ def test_no_value_of_a_customer_the_dump_lacks_and_no_key_anywhere(world: World)
     for expected in ("out/bundle/index/email.parquet", "out/bundle/bloom/email.bin", "out/bundle-shared/hll/dob.bin"):
         assert expected in scanned
     assert any(s.startswith("out/library/") for s in scanned) and "out/run/dead_letter.csv" in scanned
+    assert {"out/run/report.html", "out/shared.html"} <= set(scanned)
     assert b" DEBUG apache_beam" in world.logs["stderr of match"]
 
 
@@ -251,10 +258,16 @@ def test_a_customer_the_dump_holds_appears_only_in_the_dumps_own_rows(world: Wor
     assert outside == []
     assert any(h.column == "raw" and "run/dead_letter/" in h.file for h in hits), "the broken dump line is there"
     assert any(h.file == "out/run/dead_letter.csv" for h in hits)
+    assert {("out/run/report.json", "samples"), ("out/run/report.html", "samples")} <= {
+        (h.file, h.column) for h in hits
+    }
+    assert not any(h.file == "out/shared.html" for h in hits), "a page rendered --no-samples holds no dump value"
 
 
 def _dump_side(hit: Hit) -> bool:
-    return any(part in hit.file and hit.column == column for part, column in DUMP_SIDE_COLUMNS)
+    """In a dead_letter folder or file, or in report.json / report.html, in the allowed column or section."""
+    names = {*hit.file.split("/"), Path(hit.file).stem}
+    return any(part in names and hit.column == column for part, column in DUMP_SIDE_COLUMNS)
 
 
 def test_the_search_finds_every_form(tmp_path: Path) -> None:
