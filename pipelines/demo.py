@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     customers_path = storage.join(out, "customers.csv")
     dump_path = storage.join(out, "dump.csv")
     storage.write_bytes(key_path, (secrets.token_hex(32) + "\n").encode("ascii"))
+    if "://" not in key_path:
+        os.chmod(key_path, 0o600)  # as a key file should be (the commands warn otherwise)
     base = synthetic.customers(args.customers)
     storage.write_bytes(customers_path, _csv(base))
     storage.write_bytes(dump_path, _csv(synthetic.dump(base, args.dump_rows, GENUINE_FRACTION).table) + MALFORMED)

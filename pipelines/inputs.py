@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from transforms import decode
+from transforms.errors import InputError
 from transforms.formats import FORMAT_NAMES
 from transforms.read import DEFAULT_LIMITS
 
@@ -47,9 +48,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"stop decompressing an input past this many bytes (default {DEFAULT_LIMITS.max_bytes})",
     )
     parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=DEFAULT_LIMITS.max_record_bytes,
+        help="dead-letter a CSV, JSON-lines or combo-list record longer than this, unread "
+        f"(default {DEFAULT_LIMITS.max_record_bytes})",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="no progress line on stderr (it is shown only on a terminal anyway)"
     )
 
 
 def limits(args: argparse.Namespace) -> decode.Limits:
-    return decode.Limits(max_ratio=args.max_compression_ratio, max_bytes=args.max_decompressed_bytes)
+    if args.max_record_bytes < 1:
+        raise InputError(f"--max-record-bytes {args.max_record_bytes}: give at least 1")
+    return decode.Limits(
+        max_ratio=args.max_compression_ratio,
+        max_bytes=args.max_decompressed_bytes,
+        max_record_bytes=args.max_record_bytes,
+    )

@@ -30,6 +30,7 @@ MANIFEST = "manifest.json"
 CANDIDATES = "candidates"
 DEAD_LETTER = "dead_letter"
 CANDIDATE_ORDER = ["source_file", "line", "customer_id"]
+CSV_FILES = (f"{CANDIDATES}.csv", f"{DEAD_LETTER}.csv")
 EPILOG = """example:
   dumpmatch match --bundle bundle/ --dump sample.csv --out runs/sample --key-file dumpmatch.key
   dumpmatch match --bundle gs://b/bundle --dump 'gs://b/dump/*.csv' --out gs://b/runs/1 \\
@@ -58,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "no candidates",
     )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help=f"also write {CANDIDATES}.csv and {DEAD_LETTER}.csv for spreadsheets, with formula cells neutralized",
+    )
     parser.add_argument(
         "--library",
         metavar="DIR",
@@ -214,8 +220,7 @@ class Target:
 
 def target(args: argparse.Namespace) -> Target:
     """--key-file and --bundle: a key that is not the bundle's, or a bundle without fields, stops here."""
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
+    key_path, key = hashing.open_key(args.key_file)
     bundle_path = versions.resolve(args.bundle)
     manifest = bundle.read_manifest(bundle_path)
     bundle.check_key(bundle_path, manifest, key.fingerprint)
@@ -226,7 +231,7 @@ def target(args: argparse.Namespace) -> Target:
 
 def clear(job: Plan) -> None:
     """Removes a previous run's outputs from the run folder, so no stale file survives this run."""
-    for stale in (MANIFEST, REPORT, REPORT_HTML, CANDIDATES, DEAD_LETTER, storage.STAGING):
+    for stale in (MANIFEST, REPORT, REPORT_HTML, CANDIDATES, DEAD_LETTER, *CSV_FILES, storage.STAGING):
         storage.delete_tree(storage.join(job.out, stale))
 
 
@@ -251,10 +256,16 @@ def build(
         CANDIDATES,
         CANDIDATE_SCHEMA,
         shards,
-        ["source_file", "line", "customer_id"],
+        CANDIDATE_ORDER,
+        storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
     )
     dead_files = source.dead | "WriteDeadLetters" >> WriteTables(
-        storage.join(job.stage, DEAD_LETTER), DEAD_LETTER, DEAD_LETTER_SCHEMA, shards, ["source_file", "line"]
+        storage.join(job.stage, DEAD_LETTER),
+        DEAD_LETTER,
+        DEAD_LETTER_SCHEMA,
+        shards,
+        ["source_file", "line"],
+        storage.join(job.stage, CSV_FILES[1]) if job.args["csv"] else None,
     )
     stats = (source.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
     distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())

@@ -116,8 +116,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Builds the bundle and returns its manifest."""
     args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch sketch")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
+    key_path, key = hashing.open_key(args.key_file)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
     source: Source
     reader: beam.PTransform | None = None  # files: ReadRecords, made once the progress folder is known
@@ -163,18 +162,21 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             stage, key.fingerprint, capacity, args.bloom_fpr, with_index=not args.sketch_only
         )
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
-        dead_files = (
-            read.dead
-            | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
-            | "WriteDeadLetters"
-            >> WriteTables(
-                storage.join(stage, bundle.DEAD_LETTER),
-                bundle.DEAD_LETTER,
-                BUNDLE_DEAD_LETTER_SCHEMA,
-                1,
-                ["source_file", "line"],
+        if args.sketch_only:  # a bundle to share holds no per-customer rows, rejected ones included
+            dead_files = pipeline | "NoDeadLetters" >> beam.Create([])
+        else:
+            dead_files = (
+                read.dead
+                | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
+                | "WriteDeadLetters"
+                >> WriteTables(
+                    storage.join(stage, bundle.DEAD_LETTER),
+                    bundle.DEAD_LETTER,
+                    BUNDLE_DEAD_LETTER_SCHEMA,
+                    1,
+                    ["source_file", "line"],
+                )
             )
-        )
         checksums = pipeline | "InputChecksums" >> InputChecksums(files)
         _ = (
             pipeline
@@ -188,7 +190,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 key.fingerprint,
                 region,
                 {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity, "sketch_only": args.sketch_only},
-                canaries,
+                [] if args.sketch_only else canaries,  # canary ids link nothing without the index
                 beam.pvalue.AsDict(numbers),
                 beam.pvalue.AsSingleton(stats),
                 beam.pvalue.AsList(dead_files),

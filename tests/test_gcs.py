@@ -47,6 +47,7 @@ def _write_inputs(folder: Path, customers: int = CUSTOMERS, dump_rows: int = DUM
     """Key, customer base and a dump with one malformed row, in a local folder."""
     folder.mkdir(parents=True)
     (folder / "k.key").write_text("cd" * 32)
+    (folder / "k.key").chmod(0o600)  # a key others can read makes the commands warn, a second stderr line
     base = synthetic.customers(customers)
     write_csv(folder / "customers.csv", base)
     dump = write_csv(folder / "dump.csv", synthetic.dump(base, dump_rows, GENUINE).table)

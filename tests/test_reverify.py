@@ -57,13 +57,19 @@ class World:
         generated = synthetic.dump(self.base, ROWS_A, 0.5)
         genuine = sorted({c for c in generated.source_customer.to_pylist() if c})
         self.removed, self.canary = genuine[:REMOVED], genuine[REMOVED]
-        self._put("k.key", secrets.token_hex(32).encode())
+        self.put_key("k.key")
         self._put_csv("customers.csv", self.base)
         self._put_csv("a.csv", generated.table)
         self._put_csv("b.csv", synthetic.dump(self.base, ROWS_B, 0.2, seed=5).table)
 
     def path(self, name: str) -> str:
         return storage.join(self.root, name)
+
+    def put_key(self, name: str) -> None:
+        """A fresh key, private as the commands expect of a local key file (no warning line on stderr)."""
+        self._put(name, secrets.token_hex(32).encode())
+        if not self.root.startswith("gs://"):
+            Path(self.path(name)).chmod(0o600)
 
     def _put(self, name: str, data: bytes) -> None:
         storage.write_bytes(self.path(name), data)
@@ -240,7 +246,7 @@ def test_a_key_rotation_is_detected_then_rekeyed(world: World, capsys: pytest.Ca
     world.register()
     assert world.reverify() == common.DONE
     old = registry.registered(world.index())["forum-a"]
-    Path(world.path("new.key")).write_text(secrets.token_hex(32))
+    world.put_key("new.key")
     world.sketch(key="new.key")
     new_fingerprint = hashing.load_key(world.path("new.key")).fingerprint
     capsys.readouterr()

@@ -25,6 +25,8 @@ _BYTE_SPLITTABLE = ("utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859", "cp125"
 PREFERRED_LEGACY = "cp1252"
 UTF8_MAJORITY = 10  # valid multi-byte characters per invalid byte for "UTF-8 with strays"
 BOMB_MIN_BYTES = 64 << 20  # below this much output, no ratio is a bomb
+# A record is one person: a megabyte is far beyond any real one, and bounds what a hostile line costs.
+MAX_RECORD_BYTES = 1 << 20
 
 
 class Incomplete(Exception):
@@ -33,10 +35,12 @@ class Incomplete(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Decompression-bomb limits: output/input ratio and absolute output bytes."""
+    """What one input may make a reader hold or produce: decompression-bomb limits (output/input ratio,
+    absolute output bytes) and the longest record of a line format (CSV, JSON lines, combo lists)."""
 
     max_ratio: float
     max_bytes: int
+    max_record_bytes: int = MAX_RECORD_BYTES
 
     def check(self, consumed: int, produced: int) -> None:
         if produced > self.max_bytes:

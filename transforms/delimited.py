@@ -25,6 +25,10 @@ CARRIAGE_RETURN = ord("\r")
 DELIMITERS = (",", ";", "\t", "|")
 UTF8_BOM = b"\xef\xbb\xbf"
 RAW_CAP = 4096
+# Python's csv module refuses fields over 128 KiB by raising, where pyarrow's reader has no limit: the
+# record-by-record path would then disagree with the fast one (or crash). Records are bounded by
+# --max-record-bytes instead, so the module's own limit is lifted once, here.
+csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -185,43 +189,154 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def iter_chunks(blocks: Iterator[bytes], target_bytes: int, quoted: bool) -> Iterator[tuple[bytes, int, bool]]:
+@dataclass(frozen=True)
+class Oversized:
+    """A record longer than the cap, skipped without ever being held whole: the line it starts on, its
+    [start, end) offsets in the stream and its first bytes, for the dead letter."""
+
+    line: int
+    start: int
+    end: int
+    head: bytes
+
+
+def oversized_range(record: Oversized, cap: int, wanted: dict[str, int]) -> ParsedRange:
+    """An oversized record as what a parser returns: no rows, one dead letter."""
+    reason = f"record of {record.end - record.start} bytes is longer than {cap} (--max-record-bytes): not parsed"
+    raw = record.head.decode("utf-8", errors="replace").rstrip("\r\n")[:RAW_CAP]
+    table = _empty_table(wanted).append_column("_line", pa.array([], pa.int64()))
+    return ParsedRange(table, [(record.line, reason, raw)], read=1)
+
+
+_NONE = np.zeros(0, np.int64)
+# Bytes of an oversized record kept for its dead letter: enough for RAW_CAP characters of UTF-8.
+HEAD_BYTES = RAW_CAP * 4
+
+
+class _RecordEnds:
+    """Record-ending newlines of a stream fed block by block: each byte is scanned once, the quote parity
+    carried from block to block. Without ``quoted`` every newline ends a record."""
+
+    def __init__(self, quoted: bool, cap: int | None) -> None:
+        self._quoted = quoted
+        self._cap = cap
+        self._odd = False
+
+    def restart(self) -> None:
+        """The next block starts at a record start (outside quotes)."""
+        self._odd = False
+
+    def scan(self, block: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets of newlines that end a record, offsets of newlines inside quotes) in ``block``. Without
+        quotes, only the newlines a caller needs, found with ``bytes.find`` instead of a scan: the first, the
+        last, and with a cap enough in between that two of them are more than the cap apart only where a
+        record longer than the cap lies between."""
+        if self._quoted:
+            arr = np.frombuffer(block, dtype=np.uint8)
+            newlines = np.flatnonzero(arr == NEWLINE)
+            quotes = np.flatnonzero(arr == QUOTE)
+            even = ((np.searchsorted(quotes, newlines) + self._odd) & 1) == 0
+            self._odd = bool((quotes.size + self._odd) & 1)
+            return newlines[even], newlines[~even]
+        position, last = block.find(b"\n"), block.rfind(b"\n")
+        if position < 0:
+            return _NONE, _NONE
+        found = [position]
+        while position < last:
+            after = block.rfind(b"\n", position + 1, position + 1 + self._cap) if self._cap else last
+            position = after if after > position else block.find(b"\n", position + 1)
+            found.append(position)
+        return np.array(found, np.int64), _NONE
+
+
+def _long_record(last_end: int, ends: np.ndarray, size: int, cap: int) -> tuple[int, int | None] | None:
+    """The first record longer than ``cap`` in a buffer of ``size`` bytes whose records start at
+    ``last_end`` and end just after ``ends``: (start, end), end None while the record is still open."""
+    starts = np.concatenate([[last_end], ends + 1])
+    long = np.flatnonzero(np.diff(starts) > cap)
+    if long.size:
+        return int(starts[long[0]]), int(starts[long[0] + 1])
+    return (int(starts[-1]), None) if size - int(starts[-1]) > cap else None
+
+
+def iter_chunks(
+    blocks: Iterator[bytes], target_bytes: int, quoted: bool, max_record: int | None = None
+) -> Iterator[tuple[bytes, int, bool] | Oversized]:
     """Regroups a byte stream into (chunk, first_line, plain_lines) pieces of about ``target_bytes``
     that end at record ends: newlines outside double quotes when ``quoted`` (CSV), any newline
-    otherwise. ``plain_lines`` says no newline of the chunk is inside quotes (parsers may skip the scan)."""
-    buffer, line = b"", 1
-    for block in blocks:
+    otherwise. ``plain_lines`` says no newline of the chunk is inside quotes (parsers may skip the scan).
+    A record longer than ``max_record`` bytes (its newline included) is given as ``Oversized`` instead,
+    skipped as it streams by: memory stays within ``target_bytes + max_record`` plus a block."""
+    source = iter(blocks)
+    pushed: list[bytes] = []
+    ends_of = _RecordEnds(quoted, max_record)
+    buffer, line, offset = b"", 1, 0
+    last_end, inner_before, inner_after = 0, False, False  # newlines inside quotes before / after last_end
+    while (block := pushed.pop() if pushed else next(source, None)) is not None:
+        base = len(buffer)
         buffer += block
-        if len(buffer) < target_bytes:
+        ends, inner = ends_of.scan(block)
+        long = None if max_record is None else _long_record(last_end, base + ends, len(buffer), max_record)
+        if long is not None:
+            start, stop = long
+            if start:
+                yield buffer[:start], line, not quoted  # rare: no need to know whether quotes hold newlines
+                line += buffer.count(b"\n", 0, start)
+            if stop is None:
+                size, newlines, head, rest = _skip_record(buffer[start:], source, ends_of)
+            else:
+                head = buffer[start : min(stop, start + HEAD_BYTES)]
+                size, newlines, rest = stop - start, buffer.count(b"\n", start, stop), buffer[stop:]
+            yield Oversized(line, offset + start, offset + start + size, head)
+            line += newlines
+            offset += start + size
+            buffer, last_end, inner_before, inner_after = b"", 0, False, False
+            ends_of.restart()
+            if rest:
+                pushed.append(rest)
             continue
-        cut, plain = _last_record_end(buffer, quoted)
-        if cut:
-            yield buffer[:cut], line, plain
-            line += buffer.count(b"\n", 0, cut)
-            buffer = buffer[cut:]
+        if ends.size:
+            last = int(ends[-1])
+            inner_before = inner_before or inner_after or bool(inner.size and inner[0] < last)
+            inner_after = bool(inner.size and inner[-1] > last)
+            last_end = base + last + 1
+        else:
+            inner_after = inner_after or bool(inner.size)
+        if len(buffer) >= target_bytes and last_end:
+            yield buffer[:last_end], line, not inner_before
+            line += buffer.count(b"\n", 0, last_end)
+            offset += last_end
+            buffer, last_end, inner_before = buffer[last_end:], 0, False
     if buffer:
         yield buffer, line, not quoted
 
 
-def _last_record_end(buffer: bytes, quoted: bool) -> tuple[int, bool]:
-    """Offset just past the last record terminator in a buffer that starts at a record start, and
-    whether every newline before it ends a record."""
-    if not quoted:
-        return buffer.rfind(b"\n") + 1, True
-    arr = np.frombuffer(buffer, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == NEWLINE)
-    ends = _even_quotes_before(arr, newlines)
-    if not ends.any():
-        return 0, False
-    last = int(np.flatnonzero(ends)[-1])
-    return int(newlines[last]) + 1, bool(ends[: last + 1].all())
+def _skip_record(record: bytes, source: Iterator[bytes], ends_of: _RecordEnds) -> tuple[int, int, bytes, bytes]:
+    """Reads on to the end of a record that began with ``record``, keeping only its first bytes: (its size,
+    the newlines in it, its first HEAD_BYTES, the bytes after it in the block where it ends)."""
+    size, newlines, head = len(record), record.count(b"\n"), record[:HEAD_BYTES]
+    for block in source:
+        ends, _ = ends_of.scan(block)
+        stop = int(ends[0]) + 1 if ends.size else len(block)
+        head += block[: min(stop, HEAD_BYTES - len(head))]
+        size += stop
+        newlines += block.count(b"\n", 0, stop)
+        if ends.size:
+            return size, newlines, head, block[stop:]
+    return size, newlines, head, b""
 
 
 def plan_ranges(
-    blocks: Iterator[bytes], target_bytes: int, quoted: bool = True
-) -> Iterator[tuple[int, int, int, bool]]:
-    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
+    blocks: Iterator[bytes], target_bytes: int, quoted: bool = True, max_record: int | None = None
+) -> Iterator[tuple[int, int, int, bool] | Oversized]:
+    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record
+    ends; records longer than ``max_record`` come as ``Oversized`` (with their offsets)."""
     start = 0
-    for chunk, line, plain in iter_chunks(blocks, target_bytes, quoted):
+    for item in iter_chunks(blocks, target_bytes, quoted, max_record):
+        if isinstance(item, Oversized):
+            yield item
+            start = item.end
+            continue
+        chunk, line, plain = item
         yield start, start + len(chunk), line, plain
         start += len(chunk)

@@ -10,6 +10,7 @@ spread one large file over workers, and parses each task.
 
 from __future__ import annotations
 
+import logging
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
     [("source_file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())]
 )
 DEFAULT_LIMITS = decode.Limits(max_ratio=1000.0, max_bytes=1 << 40)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,14 @@ def inspect_inputs(
     table: str | None = None,
 ) -> list[InputSpec]:
     """Inspects every input at launch so bad files fail before the pipeline starts."""
-    return [
+    specs = [
         spec for path in expand_paths(patterns, option) for spec in inspect_file(path, overrides, fmt, limits, table)
     ]
+    for spec in specs:  # names and headers only: a log never holds a value
+        _LOG.info(
+            "%s: %s, %s, %s, fields %s", spec.label, spec.format, spec.compression, spec.encoding, spec.field_columns()
+        )
+    return specs
 
 
 def inspect_file(
@@ -197,7 +204,7 @@ def _inspect_text(
         raise InputError(f"{label} has a header but no rows: there is nothing to read")
     if not _known(mapping):
         raise InputError(
-            f"{label}: no column is recognised as a field (columns: {list(layout.columns)[:20]}); "
+            f"{label}: no column is recognised as a field (columns: {[c[:40] for c in layout.columns[:20]]}); "
             "name them with --columns email=<column>,phone=<column>,..."
         )
     positions = tuple(sorted((f, layout.columns.index(col)) for f, col in mapping.items()))
@@ -248,6 +255,7 @@ class RangeTask:
     end: int
     first_line: int
     plain_lines: bool = False  # the planner saw no newline inside quotes in this range
+    oversized: bool = False  # one record longer than the input's max_record_bytes: dead-lettered unread
 
 
 def sample_text(spec: InputSpec) -> bytes:
@@ -274,8 +282,12 @@ class PlanTasksFn(beam.DoFn):
             quoted = formats.FORMATS[spec.format].quoted
             with storage.open_raw(spec.path) as handle:
                 blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoted):
-                    yield RangeTask(spec, start, end, line, plain)
+                cap = spec.limits.max_record_bytes
+                for planned in delimited.plan_ranges(blocks, self._range_bytes, quoted, cap):
+                    if isinstance(planned, delimited.Oversized):
+                        yield RangeTask(spec, planned.start, planned.end, planned.line, oversized=True)
+                    else:
+                        yield RangeTask(spec, *planned)
 
 
 @dataclass
@@ -348,7 +360,15 @@ def parse_task(
         consumed(spec.size * task.end // groups - spec.size * task.start // groups)
         return
     fmt = formats.FORMATS[spec.format]
+    cap = spec.limits.max_record_bytes
     with storage.open_raw(spec.path) as handle:
+        if task.oversized:
+            handle.seek(task.start)
+            head = decode.to_utf8(handle.read(delimited.HEAD_BYTES), spec.encoding)
+            record = delimited.Oversized(task.first_line, task.start, task.end, head)
+            yield delimited.oversized_range(record, cap, wanted)
+            consumed(task.end - task.start)
+            return
         if task.end != WHOLE:
             handle.seek(task.start)
             data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
@@ -359,11 +379,15 @@ def parse_task(
         blocks = _stream_blocks(spec, handle, status)
         start = done = handle.tell()  # a zip member's data begins past its header
         first = True
-        for chunk, line, plain in delimited.iter_chunks(blocks, target, fmt.quoted):
+        for item in delimited.iter_chunks(blocks, target, fmt.quoted, cap if fmt.splittable else None):
             position = min(handle.tell(), start + spec.size)
-            yield fmt.parse(
-                chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first, plain
-            )
+            if isinstance(item, delimited.Oversized):
+                yield delimited.oversized_range(item, cap, wanted)
+            else:
+                chunk, line, plain = item
+                yield fmt.parse(
+                    chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first, plain
+                )
             first = False
             consumed(position - done)
             done = position
