@@ -12,7 +12,7 @@ import apache_beam as beam
 from datasketch import MinHash
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, library, storage, verdict
+from transforms import __version__, bundle, fuzzy, fuzzy_index, fuzzy_probe, hashing, library, storage, verdict
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
@@ -67,6 +67,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use only the bundle's sketches (as a partner holding a --sketch-only bundle would): estimates, "
         "no candidates",
     )
+    parser.add_argument(
+        "--fuzzy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
+        "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
+        "(default: on when the bundle has a fuzzy index)",
+    )
+    parser.add_argument(
+        "--fuzzy-threshold",
+        type=float,
+        default=fuzzy_probe.THRESHOLD,
+        metavar="S",
+        help=f"lowest score of a fuzzy link, 0 < S <= 1 (default {fuzzy_probe.THRESHOLD}; lower finds more "
+        "and risks wrong links: see BENCHMARKS.md)",
+    )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
     parser.add_argument(
         "--library",
@@ -92,6 +108,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     options = common.beam_options(beam_args, "dumpmatch match")
     if args.output_shards < 1 or args.posting_cap < 1:
         raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
+    if not 0.0 < args.fuzzy_threshold <= 1.0:
+        raise InputError(f"dumpmatch match: --fuzzy-threshold {args.fuzzy_threshold} is not in (0, 1]")
     key_path = hashing.resolve_key_path(args.key_file)
     key = hashing.load_key(key_path)
     manifest = bundle.read_manifest(args.bundle)
@@ -103,6 +121,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     region = args.default_region or manifest.get("default_region")
     use_index = bundle.has_index(manifest) and not args.no_index
+    fuzzy_state = fuzzy_probe.state(args.fuzzy, use_index, manifest, fuzzy_index.exists(args.bundle))
+    use_fuzzy = fuzzy_state["enabled"]
     library_entry = None
     if args.library:
         library.check_label(args.library_label or args.out)
@@ -115,20 +135,29 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     launched = time.time()
     with storage.cleaned_on_failure(stage), common.make_pipeline(options) as pipeline:
         read = pipeline | "Read" >> ReadRecords(specs)
-        probed = (
-            read.records
-            | "Prepare" >> Prepare(key_path, region)
-            | "Probe"
-            >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap, use_index)).with_outputs(
-                ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates"
+        prepared = read.records | "Prepare" >> Prepare(key_path, region, fuzzy_encode=use_fuzzy)
+        exact = prepared | "ExactColumns" >> beam.Map(fuzzy.exact_only) if use_fuzzy else prepared
+        probed = exact | "Probe" >> beam.ParDo(
+            ProbeFn(args.bundle, key.fingerprint, args.posting_cap, use_index)
+        ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates")
+        candidates, all_stats = [probed.candidates], [read.stats, probed.stats]
+        if use_fuzzy:
+            fuzzy_probed = prepared | "FuzzyProbe" >> beam.ParDo(
+                fuzzy_probe.FuzzyProbeFn(args.bundle, args.fuzzy_threshold, args.posting_cap)
+            ).with_outputs(fuzzy_probe.FuzzyProbeFn.STATS, main="candidates")
+            candidates.append(fuzzy_probed.candidates)
+            all_stats.append(fuzzy_probed.stats)
+        candidate_files = (
+            tuple(candidates)
+            | "AllCandidates" >> beam.Flatten()
+            | "WriteCandidates"
+            >> WriteTables(
+                storage.join(stage, CANDIDATES),
+                CANDIDATES,
+                CANDIDATE_SCHEMA,
+                args.output_shards,
+                ["source_file", "line", "match_type", "customer_id"],
             )
-        )
-        candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
-            storage.join(stage, CANDIDATES),
-            CANDIDATES,
-            CANDIDATE_SCHEMA,
-            args.output_shards,
-            ["source_file", "line", "customer_id"],
         )
         dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
             storage.join(stage, DEAD_LETTER),
@@ -137,7 +166,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.output_shards,
             ["source_file", "line"],
         )
-        stats = (read.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
+        stats = tuple(all_stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
         distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
         dump_minhash = (
             probed.digests
@@ -159,6 +188,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             beam.pvalue.AsDict(checksums),
             use_index,
             args.library,
+            {**fuzzy_state, "threshold": args.fuzzy_threshold},
         )
         _ = seed | "Publish" >> beam.Map(
             _publish,
@@ -192,8 +222,10 @@ def _write_report(
     checksums: dict[str, str],
     use_index: bool,
     library_path: str | None,
+    fuzzy_settings: dict[str, Any],
 ) -> str:
     report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
+    report["fuzzy"] = fuzzy_probe.report_section(fuzzy_settings, stats.get(fuzzy_probe.STATS))
     if library_path:
         found = library.containment(library_path, manifest["key_fingerprint"], *_sized(report, dump_minhash))
         report["library"] = found.rows  # what verdict.decide reads: resolved containments only
