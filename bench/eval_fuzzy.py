@@ -10,7 +10,7 @@ with half the originals left out of the base (their duplicates must link to no o
 from __future__ import annotations
 
 import argparse
-import secrets
+import hashlib
 import sys
 import tempfile
 import time
@@ -102,7 +102,7 @@ def run_ours(originals: pd.DataFrame, duplicates: pd.DataFrame, folder: Path) ->
     """sketch + match (threshold LOWEST) through the pipelines; fuzzy links with their scores, and timings."""
     folder.mkdir(parents=True, exist_ok=True)
     key = folder / "eval.key"
-    key.write_text(secrets.token_hex(32))
+    key.write_text(hashlib.sha256(b"dumpmatch eval_fuzzy").hexdigest())  # fixed: the same figures every run
     base, dump = (
         ours_csv(originals, folder / "base.csv", "customer_id"),
         ours_csv(duplicates, folder / "dump.csv", "rec_id"),
@@ -113,7 +113,7 @@ def run_ours(originals: pd.DataFrame, duplicates: pd.DataFrame, folder: Path) ->
     match.run(
         [
             *("--bundle", str(folder / "bundle"), "--dump", str(dump), "--out", str(folder / "run")),
-            *("--key-file", str(key), "--fuzzy-threshold", str(LOWEST)),
+            *("--key-file", str(key), "--fuzzy", "--fuzzy-threshold", str(LOWEST)),
         ]
     )
     matched = time.perf_counter()
@@ -150,7 +150,7 @@ def field_rows(folder: Path, duplicates: pd.DataFrame) -> list[tuple[str, float,
     batch = prepare.hash_batch(
         prepare.normalize_batch(pa.RecordBatch.from_pydict(columns), None), key, fuzzy.RecordCoder(key)
     )
-    rows, customers = fuzzy_probe.candidate_pairs(index, batch, match.POSTING_CAP)
+    rows, customers = fuzzy_probe.candidate_pairs(index, batch, min(match.POSTING_CAP, fuzzy_probe.BUCKET_CAP))
     _, _, similarity = fuzzy_probe.score_pairs(index, batch, rows, customers)
     ids = index.customer_ids.to_numpy(zero_copy_only=False)
     out = [("candidate pairs found (pairs completeness)", *_completeness(rows, ids[customers], raw, duplicates))]

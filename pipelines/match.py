@@ -70,10 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fuzzy",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
         "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
-        "(default: on when the bundle has a fuzzy index)",
+        "(default off: it costs several times an exact-only match, see BENCHMARKS.md)",
     )
     parser.add_argument(
         "--fuzzy-threshold",

@@ -215,7 +215,7 @@ def _run(world: dict, name: str, *extra: str, bundle: str = "bundle") -> tuple[d
 
 
 def test_typos_swaps_and_accents_come_out_as_fuzzy_candidates(fuzzy_world: dict) -> None:
-    report, candidates = _run(fuzzy_world, "run")
+    report, candidates = _run(fuzzy_world, "run", "--fuzzy")
     fuzzy_rows = candidates.filter(pa.compute.equal(candidates["match_type"], "fuzzy")).to_pylist()
     linked = {row["line"]: row for row in fuzzy_rows}
     for line, (_, customer) in enumerate(VARIANTS, start=2):
@@ -230,14 +230,18 @@ def test_typos_swaps_and_accents_come_out_as_fuzzy_candidates(fuzzy_world: dict)
 
 
 def test_fuzzy_changes_no_exact_number(fuzzy_world: dict) -> None:
-    with_fuzzy, candidates = _run(fuzzy_world, "run-on")
+    with_fuzzy, candidates = _run(fuzzy_world, "run-on", "--fuzzy")
     without, exact_only = _run(fuzzy_world, "run-off", "--no-fuzzy")
     for section in ("rows", "fields", "records", "verdict"):
         assert with_fuzzy[section] == without[section], section
     exact = candidates.filter(pa.compute.equal(candidates["match_type"], "exact"))
     assert exact.to_pylist() == exact_only.to_pylist()
-    assert without["fuzzy"] == {**without["fuzzy"], "enabled": False, "reason": "turned off (--no-fuzzy)"}
-    strict, _ = _run(fuzzy_world, "run-strict", "--fuzzy-threshold", "1.0")
+    assert without["fuzzy"] == {
+        **without["fuzzy"],
+        "enabled": False,
+        "reason": "off: pass --fuzzy to link rows fuzzily",
+    }
+    strict, _ = _run(fuzzy_world, "run-strict", "--fuzzy", "--fuzzy-threshold", "1.0")
     assert strict["fuzzy"]["linked"] < with_fuzzy["fuzzy"]["linked"]
 
 
@@ -283,7 +287,7 @@ def test_bundle_holds_only_keyed_encodings(fuzzy_world: dict, tmp_path: Path) ->
 def test_sketch_only_bundles_have_no_fuzzy_index(fuzzy_world: dict) -> None:
     assert not (fuzzy_world["folder"] / "sketch-only" / fuzzy_index.FOLDER).exists()
     assert json.loads((fuzzy_world["folder"] / "sketch-only" / "manifest.json").read_text())["fuzzy"] is None
-    report, candidates = _run(fuzzy_world, "run-partner", bundle="sketch-only")
+    report, candidates = _run(fuzzy_world, "run-partner", "--fuzzy", bundle="sketch-only")
     assert not report["fuzzy"]["enabled"] and "sketch-only" in report["fuzzy"]["reason"]
     assert candidates.num_rows == 0
 

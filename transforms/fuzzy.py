@@ -77,7 +77,8 @@ class Banding:
         return self.bands * self.rows
 
 
-# A typical value fills its filter about a third: collisions blur single bigrams (docs/fuzzy-privacy.md).
+# On Febrl a typical value sets 15-28% of its filter's bits (name 38 of 256): bits shared by several bigrams
+# blur single bigrams a little (docs/fuzzy-privacy.md).
 # Banding measured on Febrl 3 (bench/eval_fuzzy.py): 20 bands of 5 find ~98% of true pairs at ~1.3
 # candidates a row; the exact blocks (dob, name, street digests) add most of the rest.
 ENCODINGS = (

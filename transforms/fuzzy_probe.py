@@ -30,6 +30,10 @@ from transforms.probe import CANDIDATE_SCHEMA
 from transforms.read import LINE, SOURCE
 
 THRESHOLD = 0.65
+# A block key shared by more customers than this finds no one (nor more than --posting-cap). Near-identical
+# records by the thousand (the synthetic base: 320 names) made 130 pairs a row at 50; real matches share
+# many keys, so a tight cap costs little recall and bounds the work per row to ~23 x BUCKET_CAP pairs.
+BUCKET_CAP = 10
 AGREE = 0.8  # a field whose Dice reaches this is listed in the candidate's matched_fields
 STATS = "fuzzy"
 SCORE_BINS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # report: linked rows by score from each of these up
@@ -137,7 +141,7 @@ def state(requested: bool, use_index: bool, manifest: dict[str, Any], has_index:
     """Whether this run links fuzzily, and if not, why (the report says it)."""
     reason = None
     if not requested:
-        reason = "turned off (--no-fuzzy)"
+        reason = "off: pass --fuzzy to link rows fuzzily"
     elif not use_index:
         reason = "no index: a --sketch-only bundle or --no-index run has no fuzzy encodings"
     elif not has_index:
@@ -177,7 +181,7 @@ class FuzzyProbeFn(beam.DoFn):
     def __init__(self, bundle_path: str, threshold: float, posting_cap: int) -> None:
         self._bundle_path = bundle_path
         self._threshold = threshold
-        self._cap = posting_cap
+        self._cap = min(posting_cap, BUCKET_CAP)
         self._shared = shared.Shared()
         self._loaded: _Loaded | None = None
 
