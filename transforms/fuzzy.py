@@ -45,6 +45,7 @@ class FieldEncoding:
     field: str
     bits: int  # Bloom filter length: a power of two, at least 64
     hashes: int  # bit positions each bigram sets
+    whole: bool = False  # the record MinHash takes the whole value as one element, not its bigrams
 
     def __post_init__(self) -> None:
         if self.bits < WORD_BITS or self.bits & (self.bits - 1):
@@ -81,12 +82,14 @@ class Banding:
 # blur single bigrams a little (docs/fuzzy-privacy.md).
 # Banding measured on Febrl 3 (bench/eval_fuzzy.py): 20 bands of 5 find ~98% of true pairs at ~1.3
 # candidates a row; the exact blocks (dob, name, street digests) add most of the rest.
+# Postcode and dob join the record MinHash as one element each: short values of a small alphabet, whose
+# bigrams (" 1", "19", "-0", ...) most records share, would only make every record look alike there.
 ENCODINGS = (
     FieldEncoding("name", 256, 3),
     FieldEncoding("street", 256, 3),
     FieldEncoding("city", 128, 3),
-    FieldEncoding("postcode", 64, 2),
-    FieldEncoding("dob", 128, 2),
+    FieldEncoding("postcode", 64, 2, whole=True),
+    FieldEncoding("dob", 128, 2, whole=True),
 )
 FIELDS = tuple(e.field for e in ENCODINGS)
 BANDING = Banding(20, 5)
@@ -175,11 +178,25 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dice coefficient 2|A∧B| / (|A| + |B|) of the rows of two (n, words) bit matrices; 0 if both are empty."""
-    common = np.bitwise_count(a & b).sum(axis=1, dtype=np.int64)
-    total = np.bitwise_count(a).sum(axis=1, dtype=np.int64) + np.bitwise_count(b).sum(axis=1, dtype=np.int64)
+def bit_counts(matrix: np.ndarray) -> np.ndarray:
+    """Set bits per row of an (n, words) bit matrix."""
+    return np.bitwise_count(matrix).sum(axis=1, dtype=np.int64)
+
+
+def dice_pairs(
+    a: np.ndarray, a_bits: np.ndarray, b: np.ndarray, b_bits: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """Dice coefficient 2|A∧B| / (|A| + |B|) of rows ``a[left]`` and ``b[right]``, from the rows' bit counts
+    counted once; 0 where both are empty."""
+    common = bit_counts(a[left] & b[right])
+    total = a_bits[left] + b_bits[right]
     return np.where(total > 0, 2.0 * common / np.maximum(total, 1), 0.0)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dice coefficient of the rows of two (n, words) bit matrices, row by row."""
+    rows = np.arange(a.shape[0])
+    return dice_pairs(a, bit_counts(a), b, bit_counts(b), rows, rows)
 
 
 class FieldCoder:
@@ -188,6 +205,11 @@ class FieldCoder:
     def __init__(self, key: hashing.Key, encoding: FieldEncoding) -> None:
         self.encoding = encoding
         self._sip_key = hashing.field_key(key, f"fuzzy:{encoding.field}")
+        self._value_key = hashing.field_key(key, f"fuzzy-value:{encoding.field}")
+
+    def minhash_elements(self, values: pa.Array) -> np.ndarray:
+        """Keyed hashes of whole (folded) values: the record MinHash's elements for a ``whole`` field."""
+        return siphash.siphash24(self._value_key, fold(values).fill_null(""))
 
     def bigram_hashes(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Keyed 64-bit hash of each bigram: SipHash-2-4 of its 8-byte message under the field key."""
@@ -230,9 +252,26 @@ class FieldCoder:
         signatures = np.full((counts.size, num_perm), _EMPTY, dtype=np.uint64)
         present = counts > 0
         starts = offsets[:-1][present]
-        if starts.size:
-            bloom[present] = np.bitwise_or.reduceat(masks, starts, axis=0)
-            signatures[present] = minhash_signatures(mixed, starts, num_perm)
+        if not starts.size:
+            return bloom, signatures, counts
+        bloom[present] = np.bitwise_or.reduceat(masks, starts, axis=0)
+        a, b = permutations(num_perm)
+        with np.errstate(over="ignore"):
+            if self.encoding.whole:
+                mixed_values = _fmix(self.minhash_elements(values)[present], 64)
+                signatures[present] = mixed_values[:, None] * a[None, :] + b[None, :]
+                return bloom, signatures, counts
+            # Each distinct ASCII bigram of the batch is permuted once, then gathered: a few thousand rows
+            # instead of one per bigram occurrence.
+            used = np.zeros(_ASCII * _ASCII, dtype=bool)
+            used[index[ascii]] = True
+            ids = np.flatnonzero(used)
+            slot = np.zeros(_ASCII * _ASCII, dtype=np.int64)
+            slot[ids] = np.arange(ids.size)
+            permuted = np.empty((index.size, num_perm), dtype=np.uint64)
+            permuted[ascii] = (mixed_ascii[ids][:, None] * a[None, :] + b[None, :])[slot[index[ascii]]]
+            permuted[~ascii] = mixed[~ascii][:, None] * a[None, :] + b[None, :]
+        signatures[present] = np.minimum.reduceat(permuted, starts, axis=0)
         return bloom, signatures, counts
 
 

@@ -136,25 +136,33 @@ class BuildFuzzyIndex(beam.PTransform):
 
 @dataclass
 class FuzzyIndex:
-    """What a fuzzy-probing worker holds: customers' Bloom filters and the sorted blocking keys."""
+    """What a fuzzy-probing worker holds: customers' Bloom filters and, per block, its distinct sorted keys
+    with the customer rows of each (``rows[offsets[i]:offsets[i + 1]]`` hold ``keys[i]``)."""
 
     customer_ids: pa.Array
     blooms: dict[str, np.ndarray]  # field → (customers, words) uint64
+    bits: dict[str, np.ndarray]  # field → (customers,) set bits of each filter
     valid: dict[str, np.ndarray]  # field → (customers,) bool
-    keys: list[np.ndarray]  # per block: sorted keys
-    rows: list[np.ndarray]  # per block: the customer row of each key
+    keys: list[np.ndarray]
+    offsets: list[np.ndarray]
+    rows: list[np.ndarray]
 
     def postings(self, block: int, keys: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
         """(query index, customer row) for every query key found in ``block``; keys shared by more than
-        ``cap`` customers find no one (like a common value in the exact index)."""
-        sorted_keys = self.keys[block]
-        lo = np.searchsorted(sorted_keys, keys, side="left")
-        hi = np.searchsorted(sorted_keys, keys, side="right")
-        counts = hi - lo
+        ``cap`` customers find no one (like a common value in the exact index). Queries are looked up in
+        sorted order: five times faster than in arrival order against a million keys."""
+        distinct, offsets = self.keys[block], self.offsets[block]
+        if distinct.size == 0 or keys.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        order = np.argsort(keys, kind="stable")
+        wanted = keys[order]
+        pos = np.minimum(np.searchsorted(distinct, wanted), distinct.size - 1)
+        starts = offsets[pos]
+        counts = np.where(distinct[pos] == wanted, offsets[pos + 1] - starts, 0)
         counts[counts > cap] = 0
-        query = np.repeat(np.arange(keys.size), counts)
+        query = np.repeat(order, counts)
         within = np.arange(query.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        return query, self.rows[block][np.repeat(lo, counts) + within]
+        return query, self.rows[block][np.repeat(starts, counts) + within]
 
 
 def exists(bundle: str) -> bool:
@@ -172,10 +180,18 @@ def load(bundle: str) -> FuzzyIndex:
     key = blocks.column("key").to_numpy()
     row = blocks.column("row").to_numpy()
     bounds = np.searchsorted(block, np.arange(fuzzy.BANDING.bands + len(fuzzy.BLOCKING_DIGESTS) + 1))
+    keys, offsets = [], []
+    for a, b in itertools.pairwise(bounds):
+        segment = key[a:b]
+        starts = np.flatnonzero(np.concatenate([[True], segment[1:] != segment[:-1]])) if segment.size else segment
+        keys.append(segment[starts])
+        offsets.append(np.concatenate([starts, [b - a]]).astype(np.int64))
     return FuzzyIndex(
         customer_ids=records.column(CUSTOMER_ID).combine_chunks(),
         blooms=blooms,
+        bits={field: fuzzy.bit_counts(bloom) for field, bloom in blooms.items()},
         valid=valid,
-        keys=[key[a:b] for a, b in itertools.pairwise(bounds)],
+        keys=keys,
+        offsets=offsets,
         rows=[row[a:b].astype(np.int64) for a, b in itertools.pairwise(bounds)],
     )
