@@ -304,13 +304,13 @@ class RecordCoder:
             if field not in columns:
                 continue
             encoded = pc.dictionary_encode(columns[field].cast(pa.string()))
-            bloom, signatures, counts = coder.encode(encoded.dictionary, self.banding.permutations)
-            indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            present = encoded.indices.is_valid().to_numpy(zero_copy_only=False) & (counts[indices] > 0)
-            blooms[field] = np.where(present[:, None], bloom[indices], np.uint64(0))
-            valid[field] = present
-            rows = np.flatnonzero(present)
-            signature[rows] = np.minimum(signature[rows], signatures[indices[rows]])
+            # A null value is the empty string's slot at the end: no bits, an empty MinHash.
+            distinct = pa.concat_arrays([encoded.dictionary, pa.array([""], pa.string())])
+            bloom, signatures, counts = coder.encode(distinct, self.banding.permutations)
+            indices = encoded.indices.fill_null(len(distinct) - 1).to_numpy(zero_copy_only=False).astype(np.int64)
+            blooms[field] = bloom[indices]
+            valid[field] = counts[indices] > 0
+            np.minimum(signature, signatures[indices], out=signature)
         has_bands = np.logical_or.reduce(list(valid.values())) if valid else np.zeros(n, dtype=bool)
         bands = np.where(has_bands[:, None], band_keys(signature, self.banding.bands, self.banding.rows), 0)
         return Encoded(blooms=blooms, valid=valid, bands=bands.astype(np.uint64), has_bands=has_bands)
