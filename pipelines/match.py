@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
         "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
-        "(default off: it costs several times an exact-only match, see BENCHMARKS.md)",
+        "(default off: it costs about twice an exact-only match, see BENCHMARKS.md)",
     )
     parser.add_argument(
         "--fuzzy-threshold",
