@@ -109,7 +109,7 @@ def run_ours(originals: pd.DataFrame, duplicates: pd.DataFrame, folder: Path) ->
         ours_csv(duplicates, folder / "dump.csv", "rec_id"),
     )
     started = time.perf_counter()
-    sketch.run(["--customers", str(base), "--out", str(folder / "bundle"), "--key-file", str(key)])
+    sketch.run(["--customers", str(base), "--out", str(folder / "bundle"), "--key-file", str(key), "--fuzzy"])
     sketched = time.perf_counter()
     match.run(
         [

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
         "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
-        "(default off: it costs about twice an exact-only match, see BENCHMARKS.md)",
+        "(default off: it costs about twice an exact-only match, see BENCHMARKS.md; the bundle must be "
+        "sketched with --fuzzy)",
     )
     parser.add_argument(
         "--fuzzy-threshold",
@@ -121,7 +122,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     region = args.default_region or manifest.get("default_region")
     use_index = bundle.has_index(manifest) and not args.no_index
-    fuzzy_state = fuzzy_probe.state(args.fuzzy, use_index, manifest, fuzzy_index.exists(args.bundle))
+    fuzzy_state = fuzzy_probe.state(
+        args.fuzzy, use_index, manifest, args.fuzzy and fuzzy_index.exists(args.bundle), args.bundle
+    )
     use_fuzzy = fuzzy_state["enabled"]
     library_entry = None
     if args.library:

@@ -205,8 +205,9 @@ def fuzzy_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     write_csv(folder / "dump.csv", dump)
     args = ["--customers", str(folder / "customers.csv"), "--key-file", str(key)]
-    manifest = sketch.run([*args, "--out", str(folder / "bundle")])
-    sketch.run([*args, "--out", str(folder / "sketch-only"), "--sketch-only"])
+    manifest = sketch.run([*args, "--out", str(folder / "bundle"), "--fuzzy"])
+    sketch.run([*args, "--out", str(folder / "sketch-only"), "--sketch-only", "--fuzzy"])
+    sketch.run([*args, "--out", str(folder / "plain")])
     return {"folder": folder, "key": key, "manifest": manifest}
 
 
@@ -279,6 +280,7 @@ def test_bundle_holds_only_keyed_encodings(fuzzy_world: dict, tmp_path: Path) ->
             str(tmp_path / "b"),
             "--key-file",
             str(other),
+            "--fuzzy",
         ]
     )
     again = pq.read_table(tmp_path / "b" / fuzzy_index.FOLDER / fuzzy_index.RECORDS)
@@ -291,16 +293,22 @@ def test_bundle_holds_only_keyed_encodings(fuzzy_world: dict, tmp_path: Path) ->
     assert not np.isin(blocks.filter(lsh)["key"].to_numpy(), other_blocks["key"].to_numpy()).any()
 
 
-def test_sketch_only_bundles_have_no_fuzzy_index(fuzzy_world: dict) -> None:
-    assert not (fuzzy_world["folder"] / "sketch-only" / fuzzy_index.FOLDER).exists()
-    assert json.loads((fuzzy_world["folder"] / "sketch-only" / "manifest.json").read_text())["fuzzy"] is None
-    report, candidates = _run(fuzzy_world, "run-partner", "--fuzzy", bundle="sketch-only")
-    assert not report["fuzzy"]["enabled"] and "sketch-only" in report["fuzzy"]["reason"]
-    assert candidates.num_rows == 0
+def test_sketch_only_and_plain_bundles_have_no_fuzzy_index(fuzzy_world: dict) -> None:
+    """A partner's --sketch-only bundle never holds fuzzy encodings, even when --fuzzy is asked for; asking
+    match for fuzzy links such a bundle cannot give stops the run with what to do."""
+    for name in ("sketch-only", "plain"):
+        assert not (fuzzy_world["folder"] / name / fuzzy_index.FOLDER).exists()
+        assert json.loads((fuzzy_world["folder"] / name / "manifest.json").read_text())["fuzzy"] is None
+    with pytest.raises(InputError, match="without its index"):
+        _run(fuzzy_world, "run-partner", "--fuzzy", bundle="sketch-only")
+    with pytest.raises(InputError, match="sketch it again with --fuzzy"):
+        _run(fuzzy_world, "run-plain", "--fuzzy", bundle="plain")
+    report, candidates = _run(fuzzy_world, "run-plain-exact", bundle="plain")
+    assert not report["fuzzy"]["enabled"] and set(candidates["match_type"].to_pylist()) == {"exact"}
 
 
 def test_bad_threshold_and_foreign_parameters_stop_the_run(fuzzy_world: dict) -> None:
     with pytest.raises(InputError, match="fuzzy-threshold"):
         _run(fuzzy_world, "run-bad", "--fuzzy-threshold", "0")
     with pytest.raises(InputError, match="other parameters"):
-        fuzzy_probe.state(True, True, {"fuzzy": {**fuzzy_index.describe(), "bands": 3}}, True)
+        fuzzy_probe.state(True, True, {"fuzzy": {**fuzzy_index.describe(), "bands": 3}}, True, "b")

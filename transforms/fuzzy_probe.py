@@ -153,26 +153,28 @@ def probe_fuzzy(
     return table, {STATS: stats}
 
 
-def state(requested: bool, use_index: bool, manifest: dict[str, Any], has_index: bool) -> dict[str, Any]:
-    """Whether this run links fuzzily, and if not, why (the report says it)."""
-    reason = None
+def state(requested: bool, use_index: bool, manifest: dict[str, Any], has_index: bool, bundle: str) -> dict[str, Any]:
+    """Whether this run links fuzzily; asked for and impossible stops the run with what to do."""
     if not requested:
-        reason = "off: pass --fuzzy to link rows fuzzily"
-    elif not use_index:
-        reason = "no index: a --sketch-only bundle or --no-index run has no fuzzy encodings"
-    elif not has_index:
-        reason = (
-            "the bundle has no fuzzy index: it was sketched with --no-fuzzy or by an older version, or the base "
-            f"has none of {', '.join(fuzzy.FIELDS)}"
+        return {"enabled": False, "reason": "off: pass --fuzzy to link rows fuzzily"}
+    if not use_index:
+        raise InputError(
+            f"--fuzzy: bundle {bundle} is used without its index (--sketch-only bundle or --no-index), which "
+            "holds no fuzzy encodings; drop --fuzzy, or use a full bundle"
         )
-    elif {k: v for k, v in (manifest.get("fuzzy") or {}).items() if k in fuzzy_index.describe()} != (
+    if not has_index:
+        raise InputError(
+            f"--fuzzy: bundle {bundle} has no fuzzy index: sketch it again with --fuzzy (the base needs one of "
+            f"{', '.join(fuzzy.FIELDS)}), or drop --fuzzy"
+        )
+    if {k: v for k, v in (manifest.get("fuzzy") or {}).items() if k in fuzzy_index.describe()} != (
         fuzzy_index.describe()
     ):
         raise InputError(
-            "the bundle's fuzzy index was encoded with other parameters than this version of dumpmatch uses: "
-            "sketch the base again, or pass --no-fuzzy"
+            f"--fuzzy: bundle {bundle}'s fuzzy index was encoded with other parameters than this version of "
+            "dumpmatch uses: sketch it again with --fuzzy, or drop --fuzzy"
         )
-    return {"enabled": reason is None, "reason": reason}
+    return {"enabled": True, "reason": None}
 
 
 def report_section(settings: dict[str, Any], stats: dict[str, Any] | None) -> dict[str, Any]:
