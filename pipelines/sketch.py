@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="also write the fuzzy index that match --fuzzy needs: keyed bigram encodings of name, street, city, "
-        "postcode, dob (default off: it adds ~70%% to sketch time and holds the index in memory while it is "
+        "postcode, dob (default off: it adds ~50%% to sketch CPU time and holds the index in memory while it is "
         "merged; --sketch-only bundles never hold it)",
     )
     parser.add_argument(

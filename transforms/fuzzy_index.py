@@ -68,10 +68,10 @@ class MergeFuzzyFn(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[str]]) -> Iterator[dict[str, Any]]:
         _, parts = element
-        tables = [storage.read_parquet(p) for p in sorted(parts)]
-        table = pa.concat_tables(tables, promote_options="default").sort_by(CUSTOMER_ID)
-        blocks = block_table(table)
+        table = pa.concat_tables([storage.read_parquet(p) for p in sorted(parts)], promote_options="default")
+        table = table.take(pc.sort_indices(table, sort_keys=[(CUSTOMER_ID, "ascending")]))
         storage.write_parquet(storage.join(self._bundle_path, FOLDER, RECORDS), records_table(table))
+        blocks = block_table(table)
         storage.write_parquet(storage.join(self._bundle_path, FOLDER, BLOCKS), blocks)
         storage.delete_tree(storage.join(self._bundle_path, INDEX_PARTS, PARTS_KEY))
         yield {**describe(), "customers": table.num_rows, "block_keys": blocks.num_rows}
@@ -88,32 +88,33 @@ def records_table(table: pa.Table) -> pa.Table:
 
 
 def block_table(table: pa.Table) -> pa.Table:
-    """(block, key, row) of every customer's LSH bands and blocking digests, sorted."""
-    blocks, keys, rows = [], [], []
-    n = table.num_rows
-    if n:
+    """(block, key, row) of every customer's LSH bands and blocking digests, sorted. Each block is sorted
+    on its own with numpy into preallocated arrays: a sort of the whole table took ~4x its size."""
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # per block: (keys, valid)
+    if table.num_rows:
         bands, valid = fuzzy.from_column(table.column(fuzzy.column_name(fuzzy.LSH)))
-        for band in range(bands.shape[1]):
-            blocks.append(np.full(int(valid.sum()), band, np.int32))
-            keys.append(bands[valid, band])
-            rows.append(np.flatnonzero(valid).astype(np.int32))
-        for i, field in enumerate(fuzzy.BLOCKING_DIGESTS):
-            if field not in table.column_names:
-                continue
-            column = table.column(field).combine_chunks()
+        parts += [(bands[:, band], valid) for band in range(bands.shape[1])]
+        for field in fuzzy.BLOCKING_DIGESTS:
+            column = (
+                table.column(field).combine_chunks()
+                if field in table.column_names
+                else pa.nulls(table.num_rows, pa.uint64())
+            )
             present = column.is_valid().to_numpy(zero_copy_only=False)
-            blocks.append(np.full(int(present.sum()), fuzzy.BANDING.bands + i, np.int32))
-            keys.append(column.fill_null(0).to_numpy()[present].astype(np.uint64))
-            rows.append(np.flatnonzero(present).astype(np.int32))
-    out = pa.table(
-        {
-            "block": np.concatenate(blocks) if blocks else np.zeros(0, np.int32),
-            "key": np.concatenate(keys) if keys else np.zeros(0, np.uint64),
-            "row": np.concatenate(rows) if rows else np.zeros(0, np.int32),
-        },
-        schema=BLOCKS_SCHEMA,
-    )
-    return out.sort_by([("block", "ascending"), ("key", "ascending"), ("row", "ascending")])
+            parts.append((column.fill_null(0).to_numpy().astype(np.uint64), present))
+    total = sum(int(v.sum()) for _, v in parts)
+    block = np.empty(total, np.int32)
+    key = np.empty(total, np.uint64)
+    row = np.empty(total, np.int32)
+    at = 0
+    for number, (keys, present) in enumerate(parts):
+        rows = np.flatnonzero(present)
+        order = rows[np.argsort(keys[rows], kind="stable")]  # rows ascending within equal keys
+        block[at : at + order.size] = number
+        key[at : at + order.size] = keys[order]
+        row[at : at + order.size] = order
+        at += order.size
+    return pa.table({"block": block, "key": key, "row": row}, schema=BLOCKS_SCHEMA)
 
 
 class BuildFuzzyIndex(beam.PTransform):
