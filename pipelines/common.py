@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import PipelineRunner, create_runner
 
+from transforms import progress as progress_line
 from transforms.errors import InputError
 
 DIRECT = ("DirectRunner", "direct", None)
@@ -141,24 +144,46 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
+def progress(
+    options: PipelineOptions, quiet: bool, prog: str, total_bytes: int
+) -> contextlib.AbstractContextManager[str | None]:
+    """A progress line on stderr while the pipeline runs in this process, only on a terminal and without
+    --quiet; yields the folder the reading DoFns tally into, or None (see transforms/progress.py)."""
+    enabled = options.view_as(StandardOptions).runner in DIRECT and not quiet and sys.stderr.isatty()
+    return progress_line.shown(prog, total_bytes, sys.stderr, enabled)
+
+
 def quiet_logging() -> None:
     """Beam logs at INFO (and warns about optional GCP clients); users want errors only."""
     logging.getLogger().setLevel(logging.ERROR)
 
 
+DONE, FAILED, INPUT_ERROR, CHANGED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result when its exit code says more than "done": reverify exits CHANGED (3) when
+    something material changed, so a scheduler can alert on it."""
+
+    exit_code: int
+    result: Any
+
+
 def entry(run: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
-    """Runs a pipeline command: exit 0 done, 2 bad input (one line), 1 unexpected failure."""
+    """Runs a pipeline command: exit 0 done (or the command's Outcome), 2 bad input (one line), 1
+    unexpected failure."""
     quiet_logging()
     try:
-        run(argv)
+        result = run(argv)
     except InputError as err:
         print(f"dumpmatch: error: {err}", file=sys.stderr)
-        return 2
+        return INPUT_ERROR
     except KeyboardInterrupt:
         print("dumpmatch: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last resort: say what failed, keep the trace
         traceback.print_exc(file=sys.stderr)
         print(f"dumpmatch: unexpected failure: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return FAILED
+    return result.exit_code if isinstance(result, Outcome) else DONE

@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 
 from pipelines import common, match, sketch
 from transforms import storage, synthetic
+from transforms.report import REPORT_HTML
 
 CUSTOMERS = 2000
 DUMP_ROWS = 1000
@@ -71,6 +72,7 @@ def _print_headline(report: dict[str, Any], out: str, bundle_path: str, run_path
     print(f"  verdict: {verdict['label']} (confidence {verdict['confidence']:.2f}): {'; '.join(verdict['reasons'])}")
     for field, numbers in report["fields"].items():
         print(f"  {field:<10} matched {numbers['matched']:>6} of {numbers['values']:>6} values")
+    print(f"the full report, to open in a browser: {storage.join(run_path, REPORT_HTML)}")
 
 
 def main() -> int:

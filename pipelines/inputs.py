@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LIMITS.max_bytes,
         help=f"stop decompressing an input past this many bytes (default {DEFAULT_LIMITS.max_bytes})",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress line on stderr (it is shown only on a terminal anyway)"
+    )
 
 
 def limits(args: argparse.Namespace) -> decode.Limits:

@@ -10,7 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bigquery, bundle, database, fuzzy, hashing, sketches, storage
+from transforms import __version__, bigquery, bundle, database, fuzzy, hashing, sketches, storage, versions
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
@@ -29,6 +29,7 @@ Source = list[InputSpec] | database.DatabaseSpec | bigquery.BigQuerySpec
 
 EPILOG = """example:
   dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
+  dumpmatch sketch --customers customers.csv --out bundles/ --versioned --key-file dumpmatch.key
   dumpmatch sketch --customers 'export/*.parquet' --out gs://bucket/bundle \\
       --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
   PGPASSWORD=... dumpmatch sketch --customers 'postgresql://reader@db:5432/shop?table=customers' \\
@@ -99,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of its values bound the ranges (default: the primary key; none: one reader)",
     )
     parser.add_argument(
+        "--versioned",
+        action="store_true",
+        help="write a new version OUT/<UTC time>/ beside the earlier ones and list it in OUT/versions.json; "
+        "match and reverify --bundle OUT use the newest",
+    )
+    parser.add_argument(
         "--partitions",
         type=int,
         default=database.DEFAULT_PARTITIONS,
@@ -122,7 +129,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     key = hashing.load_key(key_path)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
     source: Source
-    reader: beam.PTransform
+    reader: beam.PTransform | None = None  # files: ReadRecords, made once the progress folder is known
     files: list[InputSpec] = []
     uris = [c for c in args.customers if database.is_database_uri(c) or bigquery.is_bigquery_uri(c)]
     if uris and len(args.customers) > 1:
@@ -143,15 +150,23 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)
-        reader = ReadRecords(files)
     canaries = read_canaries(args.canaries)
+    version = (args.out, versions.new_version()) if args.versioned else None
+    if version:
+        args.out = storage.join(*version)
     stage = storage.join(args.out, storage.STAGING)
     for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
     held = source if isinstance(source, database.DatabaseSpec) else None
-    with storage.cleaned_on_failure(stage), database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> reader
+    total_bytes = sum(spec.size for spec in files)
+    with (
+        common.progress(options, args.quiet or not files, "dumpmatch sketch", total_bytes) as progress_folder,
+        storage.cleaned_on_failure(stage),
+        database.hold_snapshot(held),
+        common.make_pipeline(options) as pipeline,
+    ):
+        read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder))
         with_fuzzy = args.fuzzy and not args.sketch_only
         digests = (
             read.records
@@ -196,6 +211,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsSingleton(stats),
                 beam.pvalue.AsList(dead_files),
                 beam.pvalue.AsDict(checksums),
+                version,
                 beam.pvalue.AsList(fuzzy_numbers),
             )
         )
@@ -230,10 +246,12 @@ def _write_manifest(
     stats: dict[str, Any],
     dead_files: list[str],
     checksums: dict[str, str],
+    version: tuple[str, str] | None,
     fuzzy_numbers: list[dict[str, Any]],
 ) -> None:
     """The graph's last step (its side inputs are every written sketch and index): the manifest is
-    staged, then everything moves into place, the manifest last. A bundle without one did not finish."""
+    staged, then everything moves into place, the manifest last. A bundle without one did not finish.
+    A new version (root, name) is listed in the root's versions.json only then."""
     if isinstance(source, database.DatabaseSpec):
         entries = [database.manifest_entry(source, stats)]
     elif isinstance(source, bigquery.BigQuerySpec):
@@ -262,9 +280,12 @@ def _write_manifest(
         "fuzzy": fuzzy_numbers[0] if fuzzy_numbers else None,  # the fuzzy index's parameters and size
         "inputs": entries,
         "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
+        **({"version": version[1]} if version else {}),
     }
     storage.write_json(storage.join(stage, bundle.MANIFEST), manifest)
     storage.publish(stage, out, last=bundle.MANIFEST)
+    if version:
+        versions.record(*version, manifest)
 
 
 def main() -> int:

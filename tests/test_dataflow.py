@@ -44,7 +44,7 @@ IMAGE = "europe-west1-docker.pkg.dev/test-project/dumpmatch/dumpmatch:test"
 LOCATION = ["--project=test-project", "--region=europe-west1", "--temp_location=gs://test-bucket/tmp"]
 # --dry_run makes DataflowRunner translate the whole job, then stop short of contacting the service.
 DATAFLOW = ["--runner=DataflowRunner", *LOCATION, f"--sdk_container_image={IMAGE}", "--dry_run=True"]
-TEMPLATE_REQUIRED = {"command", "out", "key_file"}  # a template launch has no $DUMPMATCH_KEY_FILE to fall back on
+TEMPLATE_REQUIRED = {"command", "key_file"}  # a template launch has no $DUMPMATCH_KEY_FILE to fall back on
 MATCH_LABELS = {
     "Read/PlanTasks",
     "Read/Spread",
@@ -345,7 +345,7 @@ def test_flex_template_parameters_reach_the_graph(
     [
         (["--out=gs://b/o"], "give the parameter command once"),
         (["--command=match", "--command=sketch"], "give the parameter command once"),
-        (["--command=reverify"], "give the parameter command once"),
+        (["--command=demo"], "give the parameter command once"),
         (["--command=match", "--allow_truncated=yes"], "allow_truncated must be true or false"),
     ],
 )
@@ -373,7 +373,8 @@ def test_template_parameters_are_the_commands_options() -> None:
     for command, options in actions.items():
         for dest, action in options.items():
             if action.required and dest not in TEMPLATE_REQUIRED:
-                assert params[dest]["helpText"].startswith(f"Required for {command}."), dest
+                required_for = params[dest]["helpText"].split(".")[0]  # "Required for match and reverify"
+                assert required_for.startswith("Required for ") and command in required_for.split(), dest
             regexes = params[dest].get("regexes", [])
             examples = [str(c) for c in action.choices or ()]
             if action.default not in (None, False):
@@ -381,7 +382,8 @@ def test_template_parameters_are_the_commands_options() -> None:
             for example in examples:
                 assert all(re.fullmatch(r, example) for r in regexes), f"{dest}: regex refuses {example!r}"
     (command_regex,) = params["command"]["regexes"]
-    assert [c for c in ("sketch", "match", "demo") if re.fullmatch(command_regex, c)] == list(flex.COMMANDS)
+    candidates = ("sketch", "match", "reverify", "demo")
+    assert [c for c in candidates if re.fullmatch(command_regex, c)] == list(flex.COMMANDS)
     (key_regex,) = params["key_file"]["regexes"]
     assert re.fullmatch(key_regex, "gs://secure-bucket/dumpmatch.key")
     assert not any(re.fullmatch(key_regex, value) for value in ("5c" * 32, "/home/me/dumpmatch.key", "gs://b"))

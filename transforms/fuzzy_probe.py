@@ -8,7 +8,7 @@ Score: the mean, over the fuzzy fields both sides have, of the Dice coefficient 
 Bloom filters — a documented fixed weighting (each field counts the same; a missing field neither
 helps nor hurts). A link needs the name and the street or date of birth on both sides, the same two
 independent groups the exact rules ask for. ``bench/eval_fuzzy.py`` shows the precision/recall of
-each threshold on Febrl 3: at ``THRESHOLD`` precision is 1.0 and recall 0.994, still 1.0 with half the
+each threshold on Febrl 3: at ``THRESHOLD`` precision is 1.0 and recall 0.993, still 1.0 with half the
 originals missing from the base; one step lower (0.6) linked non-customers under some keys.
 """
 

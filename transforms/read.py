@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from transforms import decode, delimited, formats, storage
+from transforms import decode, delimited, formats, progress, storage
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
 from transforms.sniff import sniff_fields
@@ -268,15 +268,8 @@ class PlanTasksFn(beam.DoFn):
         self._range_bytes = range_bytes
 
     def process(self, spec: InputSpec) -> Iterator[RangeTask]:
-        if spec.format == "parquet":
-            with storage.open_raw(spec.path) as handle:
-                meta = pq.ParquetFile(handle).metadata
-            first = 1
-            for group in range(meta.num_row_groups):
-                yield RangeTask(spec, group, group + 1, first)
-                first += meta.row_group(group).num_rows
-        elif not spec.splittable:
-            yield RangeTask(spec, 0, WHOLE, 1)
+        if spec.format == "parquet" or not spec.splittable:
+            yield from whole_tasks(spec)
         else:
             quoted = formats.FORMATS[spec.format].quoted
             with storage.open_raw(spec.path) as handle:
@@ -324,57 +317,99 @@ def _counted(blocks: Iterator[bytes], spec: InputSpec) -> Iterator[bytes]:
         yield block
 
 
+def whole_tasks(spec: InputSpec) -> Iterator[RangeTask]:
+    """Tasks that read an input from its start without a planning scan: its Parquet row groups, or one stream."""
+    if spec.format != "parquet":
+        yield RangeTask(spec, 0, WHOLE, 1)
+        return
+    with storage.open_raw(spec.path) as handle:
+        meta = pq.ParquetFile(handle).metadata
+    first = 1
+    for group in range(meta.num_row_groups):
+        yield RangeTask(spec, group, group + 1, first)
+        first += meta.row_group(group).num_rows
+
+
+def parse_task(
+    task: RangeTask,
+    range_bytes: int,
+    status: _Status | None = None,
+    consumed: Callable[[int], None] = lambda _: None,
+) -> Iterator[delimited.ParsedRange]:
+    """Parses one task piece by piece. ``status`` learns why a stream ended early; ``consumed`` hears how
+    many of the input's bytes each piece used once the caller is done with it (the task's whole share in
+    the end), for progress."""
+    spec = task.spec
+    status = _Status() if status is None else status
+    wanted = dict(spec.mapping)
+    if spec.format == "parquet":
+        parsed, groups = _read_row_group(task, wanted)
+        yield parsed
+        consumed(spec.size * task.end // groups - spec.size * task.start // groups)
+        return
+    fmt = formats.FORMATS[spec.format]
+    with storage.open_raw(spec.path) as handle:
+        if task.end != WHOLE:
+            handle.seek(task.start)
+            data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
+            yield fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
+            consumed(task.end - task.start)
+            return
+        target = range_bytes if fmt.splittable else 1 << 62
+        blocks = _stream_blocks(spec, handle, status)
+        start = done = handle.tell()  # a zip member's data begins past its header
+        first = True
+        for chunk, line, plain in delimited.iter_chunks(blocks, target, fmt.quoted):
+            position = min(handle.tell(), start + spec.size)
+            yield fmt.parse(
+                chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first, plain
+            )
+            first = False
+            consumed(position - done)
+            done = position
+        consumed(start + spec.size - done)
+
+
 class ParseTaskFn(beam.DoFn):
-    """Parses one task into record batches; bad records go to the ``dead`` output."""
+    """Parses one task into record batches; bad records go to the ``dead`` output. Counts go to Beam's
+    metrics and, given ``progress_folder`` (a folder on this machine), to the launcher's progress line."""
 
     DEAD = "dead"
     STATS = "stats"
 
-    def __init__(self, batch_rows: int, range_bytes: int) -> None:
+    def __init__(self, batch_rows: int, range_bytes: int, progress_folder: str | None = None) -> None:
         self._batch_rows = batch_rows
         self._range_bytes = range_bytes
+        self._progress_folder = progress_folder
         self._read = Metrics.counter("dumpmatch", "rows_read")
         self._parsed = Metrics.counter("dumpmatch", "rows_parsed")
         self._dead = Metrics.counter("dumpmatch", "rows_dead_lettered")
+        self._bytes = Metrics.counter("dumpmatch", "bytes_read")
+        self._tally = progress.Tally(None)
+
+    def setup(self) -> None:
+        self._tally = progress.Tally(self._progress_folder)
 
     def process(self, task: RangeTask) -> Iterator[Any]:
-        spec = task.spec
-        wanted = dict(spec.mapping)
-        if spec.format == "parquet":
-            yield from self._emit(spec, _read_row_group(task, wanted))
-            return
-        fmt = formats.FORMATS[spec.format]
-        with storage.open_raw(spec.path) as handle:
-            if task.end != WHOLE:
-                handle.seek(task.start)
-                data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
-                parsed = fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
-                yield from self._emit(spec, parsed)
-                return
-            status = _Status()
-            target = self._range_bytes if fmt.splittable else 1 << 62
-            first = True
-            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
-                yield from self._emit(
-                    spec,
-                    fmt.parse(
-                        chunk.removeprefix(delimited.UTF8_BOM) if first else chunk,
-                        line,
-                        spec.layout,
-                        wanted,
-                        first,
-                        plain,
-                    ),
-                )
-                first = False
-            if status.reasons:
-                yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: {"incomplete": status.reasons}}})
+        status = _Status()
+        for parsed in parse_task(task, self._range_bytes, status, self._consumed):
+            yield from self._emit(task.spec, parsed)
+        if status.reasons:
+            yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {task.spec.label: {"incomplete": status.reasons}}})
+
+    def finish_bundle(self) -> None:
+        self._tally.flush()
+
+    def _consumed(self, size: int) -> None:
+        self._bytes.inc(size)
+        self._tally.add(size_bytes=size)
 
     def _emit(self, spec: InputSpec, parsed: delimited.ParsedRange) -> Iterator[Any]:
         table = parsed.table
         self._read.inc(parsed.read)
         self._parsed.inc(table.num_rows)
         self._dead.inc(len(parsed.dead))
+        self._tally.add(rows=parsed.read)
         counts = {
             "rows_read": parsed.read,
             "rows_parsed": table.num_rows,
@@ -388,13 +423,15 @@ class ParseTaskFn(beam.DoFn):
         yield from table.append_column(SOURCE, source).to_batches(max_chunksize=self._batch_rows)
 
 
-def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.ParsedRange:
+def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> tuple[delimited.ParsedRange, int]:
+    """The task's row group, and how many row groups the file has."""
     spec = task.spec
     with storage.open_raw(spec.path) as handle:
-        group = pq.ParquetFile(handle).read_row_group(task.start, columns=[spec.columns[i] for i in wanted.values()])
+        parquet = pq.ParquetFile(handle)
+        group = parquet.read_row_group(task.start, columns=[spec.columns[i] for i in wanted.values()])
     columns = {name: group.column(spec.columns[i]).cast(pa.string()) for name, i in wanted.items()}
     lines = pa.array(np.arange(task.first_line, task.first_line + group.num_rows), pa.int64())
-    return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows)
+    return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows), parquet.num_row_groups
 
 
 def present_counts(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -418,11 +455,18 @@ def dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:
 class ReadRecords(beam.PTransform):
     """Inputs → record batches (``records``), dead-letter tables (``dead``), accounting (``stats``)."""
 
-    def __init__(self, specs: list[InputSpec], range_bytes: int = RANGE_BYTES, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        specs: list[InputSpec],
+        range_bytes: int = RANGE_BYTES,
+        batch_rows: int = BATCH_ROWS,
+        progress_folder: str | None = None,
+    ) -> None:
         super().__init__()
         self._specs = specs
         self._range_bytes = range_bytes
         self._batch_rows = batch_rows
+        self._progress_folder = progress_folder
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
         return (
@@ -431,7 +475,7 @@ class ReadRecords(beam.PTransform):
             | "PlanTasks" >> beam.ParDo(PlanTasksFn(self._range_bytes))
             | "Spread" >> beam.Reshuffle()
             | "Parse"
-            >> beam.ParDo(ParseTaskFn(self._batch_rows, self._range_bytes)).with_outputs(
+            >> beam.ParDo(ParseTaskFn(self._batch_rows, self._range_bytes, self._progress_folder)).with_outputs(
                 ParseTaskFn.DEAD, ParseTaskFn.STATS, main="records"
             )
         )
