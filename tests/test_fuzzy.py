@@ -233,6 +233,8 @@ def test_typos_swaps_and_accents_come_out_as_fuzzy_candidates(fuzzy_world: dict)
     assert len(VARIANTS) + 2 not in linked  # the stranger links to no one
     assert report["fuzzy"]["enabled"] and report["fuzzy"]["linked"] == len(fuzzy_rows)
     assert report["fuzzy"]["threshold"] == fuzzy_probe.THRESHOLD
+    page = (fuzzy_world["folder"] / "run" / "report.html").read_text()
+    assert 'id="fuzzy"' in page and f"{report['fuzzy']['linked']} of {report['fuzzy']['rows']} rows" in page
     exact = candidates.filter(pa.compute.equal(candidates["match_type"], "exact"))
     assert {r["line"]: r["customer_id"] for r in exact.to_pylist()}.get(len(VARIANTS) + 3) == "P1"
 
@@ -242,6 +244,7 @@ def test_fuzzy_changes_no_exact_number(fuzzy_world: dict) -> None:
     without, exact_only = _run(fuzzy_world, "run-off", "--no-fuzzy")
     for section in ("rows", "fields", "records", "verdict"):
         assert with_fuzzy[section] == without[section], section
+    assert 'id="fuzzy"' not in (fuzzy_world["folder"] / "run-off" / "report.html").read_text()
     exact = candidates.filter(pa.compute.equal(candidates["match_type"], "exact"))
     assert exact.to_pylist() == exact_only.to_pylist()
     assert without["fuzzy"] == {
