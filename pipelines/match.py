@@ -72,11 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fuzzy",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=None,
         help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
         "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
-        "(default off: it costs about twice an exact-only match, see BENCHMARKS.md; the bundle must be "
-        "sketched with --fuzzy)",
+        "(default: on when the bundle was sketched with --fuzzy; ~1.8x an exact-only match, BENCHMARKS.md)",
     )
     parser.add_argument(
         "--fuzzy-threshold",
@@ -213,14 +212,14 @@ def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan
     library. A bad one stops the run before anything is written."""
     if args.output_shards < 1 or args.posting_cap < 1 or args.show_samples < 0:
         raise InputError(f"{PROG}: --output-shards and --posting-cap must be at least 1, --show-samples 0 or more")
-    # reverify's replayed options have no fuzzy ones: it links exactly, as before.
+    # reverify's replayed options have no fuzzy ones: it links exactly (its digest cache has no encodings).
     fuzzy_requested = getattr(args, "fuzzy", False)
     threshold = getattr(args, "fuzzy_threshold", fuzzy_probe.THRESHOLD)
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"{PROG}: --fuzzy-threshold {threshold} is not in (0, 1]")
     against = target(args)
     use_index = bundle.has_index(against.manifest) and not args.no_index
-    exists = fuzzy_requested and fuzzy_index.exists(against.bundle)
+    exists = fuzzy_requested is not False and use_index and fuzzy_index.exists(against.bundle)
     fuzzy_state = fuzzy_probe.state(fuzzy_requested, use_index, against.manifest, exists, against.bundle)
     if specs is None:
         mapping = parse_mapping(args.columns, "--columns")

@@ -84,9 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fuzzy",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="also write the fuzzy index that match --fuzzy needs: keyed bigram encodings of name, street, city, "
-        "postcode, dob (default off: it adds ~50%% to sketch CPU time and holds the index in memory while it is "
-        "merged; --sketch-only bundles never hold it)",
+        help="also write the fuzzy index, with which match links rows fuzzily: keyed bigram encodings of name, "
+        "street, city, postcode, dob (default off: they enter the bundle, see docs/fuzzy-privacy.md; ~50%% more "
+        "sketch CPU; the index is held in memory while it is merged; --sketch-only bundles never hold it)",
     )
     parser.add_argument(
         "--canaries",

@@ -250,8 +250,10 @@ def test_fuzzy_changes_no_exact_number(fuzzy_world: dict) -> None:
     assert without["fuzzy"] == {
         **without["fuzzy"],
         "enabled": False,
-        "reason": "off: pass --fuzzy to link rows fuzzily",
+        "reason": "turned off (--no-fuzzy)",
     }
+    by_default, _ = _run(fuzzy_world, "run-default")  # the bundle was sketched with --fuzzy: on
+    assert by_default["fuzzy"] == with_fuzzy["fuzzy"]
     strict, _ = _run(fuzzy_world, "run-strict", "--fuzzy", "--fuzzy-threshold", "1.0")
     assert strict["fuzzy"]["linked"] < with_fuzzy["fuzzy"]["linked"]
 
@@ -306,12 +308,15 @@ def test_sketch_only_and_plain_bundles_have_no_fuzzy_index(fuzzy_world: dict) ->
         _run(fuzzy_world, "run-partner", "--fuzzy", bundle="sketch-only")
     with pytest.raises(InputError, match="sketch it again with --fuzzy"):
         _run(fuzzy_world, "run-plain", "--fuzzy", bundle="plain")
-    report, candidates = _run(fuzzy_world, "run-plain-exact", bundle="plain")
-    assert not report["fuzzy"]["enabled"] and set(candidates["match_type"].to_pylist()) == {"exact"}
+    report, candidates = _run(fuzzy_world, "run-plain-exact", bundle="plain")  # by default: off, and why
+    assert report["fuzzy"]["reason"] == "the bundle has no fuzzy index: it was sketched without --fuzzy"
+    assert set(candidates["match_type"].to_pylist()) == {"exact"}
 
 
 def test_bad_threshold_and_foreign_parameters_stop_the_run(fuzzy_world: dict) -> None:
     with pytest.raises(InputError, match="fuzzy-threshold"):
         _run(fuzzy_world, "run-bad", "--fuzzy-threshold", "0")
+    foreign = {"fuzzy": {**fuzzy_index.describe(), "bands": 3}}
     with pytest.raises(InputError, match="other parameters"):
-        fuzzy_probe.state(True, True, {"fuzzy": {**fuzzy_index.describe(), "bands": 3}}, True, "b")
+        fuzzy_probe.state(True, True, foreign, True, "b")
+    assert not fuzzy_probe.state(None, True, foreign, True, "b")["enabled"]

@@ -153,28 +153,27 @@ def probe_fuzzy(
     return table, {STATS: stats}
 
 
-def state(requested: bool, use_index: bool, manifest: dict[str, Any], has_index: bool, bundle: str) -> dict[str, Any]:
-    """Whether this run links fuzzily; asked for and impossible stops the run with what to do."""
-    if not requested:
-        return {"enabled": False, "reason": "off: pass --fuzzy to link rows fuzzily"}
+def state(
+    requested: bool | None, use_index: bool, manifest: dict[str, Any], has_index: bool, bundle: str
+) -> dict[str, Any]:
+    """Whether this run links fuzzily. ``requested`` None (the default) means "if the bundle was sketched with
+    --fuzzy"; True asked for it, so a bundle that cannot give it stops the run with what to do."""
+    if requested is False:
+        return {"enabled": False, "reason": "turned off (--no-fuzzy)"}
+    problem = None
     if not use_index:
-        raise InputError(
-            f"--fuzzy: bundle {bundle} is used without its index (--sketch-only bundle or --no-index), which "
-            "holds no fuzzy encodings; drop --fuzzy, or use a full bundle"
-        )
-    if not has_index:
-        raise InputError(
-            f"--fuzzy: bundle {bundle} has no fuzzy index: sketch it again with --fuzzy (the base needs one of "
-            f"{', '.join(fuzzy.FIELDS)}), or drop --fuzzy"
-        )
-    if {k: v for k, v in (manifest.get("fuzzy") or {}).items() if k in fuzzy_index.describe()} != (
+        problem = "is used without its index (--sketch-only bundle or --no-index), which holds no fuzzy encodings"
+    elif not has_index:
+        problem = "has no fuzzy index: it was sketched without --fuzzy"
+    elif {k: v for k, v in (manifest.get("fuzzy") or {}).items() if k in fuzzy_index.describe()} != (
         fuzzy_index.describe()
     ):
-        raise InputError(
-            f"--fuzzy: bundle {bundle}'s fuzzy index was encoded with other parameters than this version of "
-            "dumpmatch uses: sketch it again with --fuzzy, or drop --fuzzy"
-        )
-    return {"enabled": True, "reason": None}
+        problem = "has a fuzzy index encoded with other parameters than this version of dumpmatch uses"
+    if problem is None:
+        return {"enabled": True, "reason": None}
+    if requested:
+        raise InputError(f"--fuzzy: bundle {bundle} {problem}: sketch it again with --fuzzy, or drop --fuzzy")
+    return {"enabled": False, "reason": f"the bundle {problem}"}
 
 
 def report_section(settings: dict[str, Any], stats: dict[str, Any] | None) -> dict[str, Any]:
