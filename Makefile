@@ -59,6 +59,8 @@ bench-postgres: install services
 eval: install
 	$(PY) bench/eval.py
 	$(PY) bench/eval_normalize.py
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval]'
+	$(PY) bench/eval_fuzzy.py
 
 # Reverification of one dump: full (parse) against cached (probe the stored digests); BENCHMARKS.md.
 BENCH_REVERIFY_ROWS ?= 1000000
