@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 BENCH_ROWS ?= 5000000
 BENCH_CUSTOMERS ?= 5000000
 BENCH_PG_ROWS ?= 1000000 5000000
+BENCH_WORKERS ?= 2
 
 .PHONY: install services browser demo test lint format typecheck bench bench-postgres bench-reverify eval template airflow-check clean
 
@@ -49,7 +50,7 @@ typecheck: install
 	$(VENV)/bin/mypy transforms pipelines
 
 bench: install
-	$(PY) bench/run.py --rows $(BENCH_ROWS) --customers $(BENCH_CUSTOMERS)
+	$(PY) bench/run.py --rows $(BENCH_ROWS) --customers $(BENCH_CUSTOMERS) --workers $(BENCH_WORKERS)
 
 # sketch straight from a real PostgreSQL server (started like the tests' one) at each size: wall time and
 # peak memory of the reader alone, of the sketches alone, and of the whole command (BENCHMARKS.md).

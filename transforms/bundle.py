@@ -104,20 +104,22 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
     manifest = read_manifest(bundle)
     check_key(bundle, manifest, fingerprint)
     use_index = use_index and has_index(manifest)
-    tables = {
-        field: storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
-        for field in manifest["fields"]
-    }
-    encoded = pc.dictionary_encode(
-        pa.chunked_array([t.column("customer_id").combine_chunks() for t in tables.values()], pa.string())
-    ).combine_chunks()
-    codes = encoded.indices.to_numpy()
     fields: dict[str, FieldIndex] = {}
-    offset = 0
-    for field, table in tables.items():
+    customer_ids = pa.array([], pa.string())
+    for field in manifest["fields"]:
+        # One field's table at a time, its customers coded against the ids seen so far: the dictionary keeps
+        # first appearances in order, so earlier fields' codes stay valid and no copy of every field's ids
+        # is ever held at once.
+        table = storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
         digests = table.column("digest").to_numpy()
-        field_codes = codes[offset : offset + table.num_rows]
-        offset += table.num_rows
+        encoded = pc.dictionary_encode(
+            pa.chunked_array([customer_ids, *table.column("customer_id").cast(pa.string()).chunks], pa.string())
+        )
+        customer_ids = encoded.chunk(0).dictionary
+        codes = np.concatenate(
+            [np.empty(0, np.int32), *(c.indices.to_numpy().astype(np.int32) for c in encoded.chunks[1:])]
+        )
+        del table, encoded
         starts = (
             np.flatnonzero(np.concatenate([[True], digests[1:] != digests[:-1]]))
             if digests.size
@@ -128,9 +130,9 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
         fields[field] = FieldIndex(
             digests=digests[starts],
             offsets=np.concatenate([starts, [digests.size]]).astype(np.int64),
-            customers=field_codes.astype(np.int64),
+            customers=codes,
             bloom=bloom,
         )
     planted = pa.array(manifest.get("canaries", []), pa.string())
-    canary_codes = pc.index_in(planted, value_set=encoded.dictionary).drop_null().to_numpy()
-    return LoadedBundle(fields, encoded.dictionary, canary_codes.astype(np.int64))
+    canary_codes = pc.index_in(planted, value_set=customer_ids).drop_null().to_numpy()
+    return LoadedBundle(fields, customer_ids, canary_codes.astype(np.int64))

@@ -9,6 +9,7 @@ by prefixing ``'`` (OWASP's advice for CSV injection); the Parquet files keep th
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import zlib
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,10 @@ LIST_SEPARATOR = ";"
 UTF8_BOM = b"\xef\xbb\xbf"  # so spreadsheets read the CSV as UTF-8, not the local legacy code page
 
 
+ROW_GROUP_ROWS = 65_536  # rows per Parquet row group: the layout depends on the rows, never on the batches
+PARTS = ".parts"
+
+
 def shard_name(prefix: str, shard: int, shards: int) -> str:
     return f"{prefix}-{shard:05d}-of-{shards:05d}.parquet"
 
@@ -39,26 +44,72 @@ def _shard_of(table: pa.Table, shards: int) -> int:
     return zlib.crc32(first.encode("utf-8")) % shards
 
 
+PartKey = tuple[str, int, str]  # first row's source_file and line, then the part's content hash
+
+
+class WritePartFn(beam.DoFn):
+    """Writes each table as it comes, sorted, to a part file: only its path crosses the shuffle, so
+    memory does not grow with the number of result rows (the in-process runner buffers what a stage
+    boundary carries)."""
+
+    def __init__(self, folder: str, prefix: str, shards: int, sort_keys: list[str]) -> None:
+        self._folder = folder
+        self._prefix = prefix
+        self._shards = shards
+        self._sort_keys = sort_keys
+
+    def process(self, table: pa.Table) -> Iterator[tuple[int, tuple[PartKey, str]]]:
+        if table.num_rows == 0:
+            return
+        table = table.sort_by([(key, "ascending") for key in self._sort_keys])
+        data = storage.parquet_bytes(table)
+        digest = hashlib.sha256(data).hexdigest()[:32]
+        path = storage.join(self._folder, PARTS, f"{self._prefix}-{digest}.parquet")
+        storage.write_bytes(path, data)
+        first = (table.column("source_file")[0].as_py(), table.column("line")[0].as_py(), digest)
+        yield _shard_of(table, self._shards), (first, path)
+
+
 class WriteShardFn(beam.DoFn):
-    def __init__(self, folder: str, prefix: str, schema: pa.Schema, shards: int, sort_keys: list[str]) -> None:
+    """Streams a shard's parts, in order of their first row, into one Parquet file of fixed-size row
+    groups (same rows → same bytes, however they were batched), then removes the parts."""
+
+    def __init__(self, folder: str, prefix: str, schema: pa.Schema, shards: int) -> None:
         self._folder = folder
         self._prefix = prefix
         self._schema = schema
         self._shards = shards
-        self._sort_keys = sort_keys
 
-    def process(self, element: tuple[int, tuple[Iterable[int], Iterable[pa.Table]]]) -> Iterator[str]:
-        shard, (_, tables) = element
-        table = pa.concat_tables([self._schema.empty_table(), *tables])
-        table = table.sort_by([(key, "ascending") for key in self._sort_keys])
+    def process(self, element: tuple[int, tuple[Iterable[int], Iterable[tuple[PartKey, str]]]]) -> Iterator[str]:
+        shard, (_, parts) = element
+        ordered = [path for _, path in sorted(parts)]
         path = storage.join(self._folder, shard_name(self._prefix, shard, self._shards))
-        storage.write_parquet(path, table)
+        storage.write_parquet_stream(path, self._schema, _row_groups(ordered, self._schema))
+        for part in ordered:
+            storage.delete_tree(part)
         yield path
+
+
+def _row_groups(parts: list[str], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The parts' rows in order, cut into tables of ROW_GROUP_ROWS (the last one shorter), at least one."""
+    pending, rows, emitted = [schema.empty_table()], 0, False
+    for part in parts:
+        table = storage.read_parquet(part).cast(schema)
+        pending.append(table)
+        rows += table.num_rows
+        while rows >= ROW_GROUP_ROWS:
+            joined = pa.concat_tables(pending)
+            yield joined.slice(0, ROW_GROUP_ROWS)
+            emitted = True
+            pending, rows = [joined.slice(ROW_GROUP_ROWS)], rows - ROW_GROUP_ROWS
+    if rows or not emitted:
+        yield pa.concat_tables(pending)
 
 
 class WriteTables(beam.PTransform):
     """Writes every shard, empty ones included, so readers always find the schema; with ``csv``, also that
-    CSV file of all rows. Outputs the paths written."""
+    CSV file of all rows. Rows are sorted within each input table, tables in order of their first row.
+    Outputs the paths written."""
 
     def __init__(
         self,
@@ -72,18 +123,20 @@ class WriteTables(beam.PTransform):
         super().__init__()
         if shards < 1:
             raise ValueError(f"shards must be >= 1, got {shards}")
-        self._args = (folder, prefix, schema, shards, sort_keys)
+        self._folder, self._prefix, self._schema, self._shards = folder, prefix, schema, shards
+        self._sort_keys = sort_keys
         self._csv = csv
 
     def expand(self, tables: beam.PCollection) -> beam.PCollection:
-        shards = self._args[3]
-        keyed = tables | "KeyByShard" >> beam.Map(lambda t: (_shard_of(t, shards), t))
-        every = tables.pipeline | "EveryShard" >> beam.Create([(i, i) for i in range(shards)])
+        parts = tables | "WriteParts" >> beam.ParDo(
+            WritePartFn(self._folder, self._prefix, self._shards, self._sort_keys)
+        )
+        every = tables.pipeline | "EveryShard" >> beam.Create([(i, i) for i in range(self._shards)])
         written = (
-            {"shard": every, "tables": keyed}
+            {"shard": every, "parts": parts}
             | "GroupShards" >> beam.CoGroupByKey()
-            | "Unpack" >> beam.MapTuple(lambda shard, groups: (shard, (groups["shard"], groups["tables"])))
-            | "WriteShards" >> beam.ParDo(WriteShardFn(*self._args))
+            | "Unpack" >> beam.MapTuple(lambda shard, groups: (shard, (groups["shard"], groups["parts"])))
+            | "WriteShards" >> beam.ParDo(WriteShardFn(self._folder, self._prefix, self._schema, self._shards))
         )
         if self._csv is None:
             return written

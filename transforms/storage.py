@@ -11,7 +11,9 @@ import hashlib
 import io
 import json
 import posixpath
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +27,8 @@ from transforms import gcs
 from transforms.errors import InputError
 
 HTTP_NOT_FOUND = 404
+PARQUET_COMPRESSION = "zstd"
+COPY_BLOCK = 8 << 20
 
 # Every process that touches a path imports this module, Beam workers too when they unpickle a DoFn.
 gcs.use_emulator_when_set()
@@ -101,16 +105,32 @@ def read_json(path: str) -> Any:
     return json.loads(read_bytes(path))
 
 
-def write_parquet(path: str, table: pa.Table) -> None:
-    """Writes a Parquet file deterministically (no creation timestamps in data)."""
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A table as Parquet, deterministically (no creation timestamps in data)."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    write_bytes(path, sink.getvalue())
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    return sink.getvalue()
 
 
-def read_parquet(path: str) -> pa.Table:
+def write_parquet(path: str, table: pa.Table) -> None:
+    write_bytes(path, parquet_bytes(table))
+
+
+def write_parquet_stream(path: str, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
+    """One Parquet file from tables that come one at a time, each its own row group: spooled to a local
+    temporary file (Parquet needs a seekable sink to finish), then copied, so memory holds one table."""
+    with tempfile.TemporaryFile() as spool:
+        with pq.ParquetWriter(spool, schema, compression=PARQUET_COMPRESSION) as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        spool.seek(0)
+        with open_write(path) as sink:
+            shutil.copyfileobj(spool, sink, COPY_BLOCK)
+
+
+def read_parquet(path: str, columns: list[str] | None = None) -> pa.Table:
     with open_raw(path) as handle:
-        return pq.read_table(io.BytesIO(handle.read()))
+        return pq.read_table(io.BytesIO(handle.read()), columns=columns)
 
 
 def delete_tree(path: str) -> None:
