@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from transforms import decode
+from transforms import decode, delimited
 from transforms.formats import FORMAT_NAMES
 from transforms.read import DEFAULT_LIMITS
 
@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=MAX_DEAD_LETTER_FRACTION,
         help=f"fail when more than this share of an input's rows cannot be parsed (default {MAX_DEAD_LETTER_FRACTION})",
+    )
+    parser.add_argument(
+        "--max-quoted-lines",
+        type=int,
+        default=delimited.MAX_QUOTED_LINES,
+        help="CSV: most lines one quoted field may span; past it the opening quote is taken as stray and only "
+        f"its line is dead-lettered (default {delimited.MAX_QUOTED_LINES})",
     )
     parser.add_argument(
         "--max-compression-ratio",

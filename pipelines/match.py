@@ -99,7 +99,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not manifest["fields"]:
         raise InputError(f"bundle {args.bundle} holds no fields: sketch a customer base with data first")
     specs = inspect_inputs(
-        args.dump, parse_mapping(args.columns, "--columns"), "--dump", args.format, inputs.limits(args), args.table
+        args.dump,
+        parse_mapping(args.columns, "--columns"),
+        "--dump",
+        args.format,
+        inputs.limits(args),
+        args.table,
+        args.max_quoted_lines,
     )
     region = args.default_region or manifest.get("default_region")
     use_index = bundle.has_index(manifest) and not args.no_index

@@ -130,7 +130,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         reader = database.ReadDatabase(source)
     else:
         source = files = inspect_inputs(
-            args.customers, overrides, "--customers", args.format, inputs.limits(args), args.table
+            args.customers,
+            overrides,
+            "--customers",
+            args.format,
+            inputs.limits(args),
+            args.table,
+            args.max_quoted_lines,
         )
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)

@@ -36,7 +36,7 @@ def test_fast_path_parses_quotes_and_crlf() -> None:
 def test_bad_records_become_dead_letters_and_the_rest_parses() -> None:
     data = b'email,name\na@b.com,A\nragged\n\xff@x.com,B\n"open,C\nz@z.com,D'
     parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
-    assert parsed.table.column("email").to_pylist() == ["a@b.com"]
+    assert parsed.table.column("email").to_pylist() == ["a@b.com", "z@z.com"]
     reasons = {line: reason for line, reason, _ in parsed.dead}
     assert reasons[3].startswith("ragged row: 1 fields")
     assert reasons[4].startswith("bytes are not valid UTF-8")
@@ -88,3 +88,72 @@ def test_ranges_together_equal_the_whole_file(block: int, target: int) -> None:
     lines, emails = _lines_via_ranges(data, block, target)
     assert lines == whole.table.column("_line").to_pylist()
     assert emails == [f"e{i}@x.com" for i in range(60)]
+
+
+def test_a_stray_quote_costs_its_line_only() -> None:
+    rows = [b"e%d@x.com,N%d" % (i, i) for i in range(200)]
+    rows[3] = b'"e3@x.com,N3'  # opens a quote that never closes
+    data = b"email,name\n" + b"\n".join(rows) + b"\n"
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.dead == [(5, "unbalanced quote", '"e3@x.com,N3')]
+    assert parsed.table.column("email").to_pylist() == [f"e{i}@x.com" for i in range(200) if i != 3]
+    assert parsed.read == 201 == parsed.table.num_rows + len(parsed.dead) + parsed.headers
+
+
+def test_a_quote_inside_an_unquoted_field_opens_nothing() -> None:
+    data = b'email,name\na@x.com,O"Brien\nb@x.com,"Multi\nline"\nc@x.com,5\'11"\n'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.table.to_pydict() == {
+        "email": ["a@x.com", "b@x.com", "c@x.com"],
+        "name": ['O"Brien', "Multi\nline", "5'11\""],
+        "_line": [2, 3, 5],
+    }
+    assert parsed.dead == []
+
+
+@pytest.mark.parametrize(("span", "joined"), [(3, True), (4, False)])
+def test_a_quoted_field_may_span_up_to_the_bound(span: int, joined: bool) -> None:
+    note = b"\n".join(b"part %d" % i for i in range(span))
+    data = b'email,name\na@x.com,"' + note + b'"\nb@x.com,B\n'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True, max_quoted_lines=3)
+    emails = parsed.table.column("email").to_pylist()
+    if joined:
+        assert emails == ["a@x.com", "b@x.com"] and parsed.dead == []
+    else:  # the opening line is stray; the lines after it are records of their own
+        assert parsed.dead[0][:2] == (2, "unbalanced quote")
+        assert "b@x.com" in emails
+    assert parsed.read == parsed.table.num_rows + len(parsed.dead) + parsed.headers
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("block", "target"), [(7, 10), (64, 64), (1000, 200)])
+def test_ranges_with_stray_quotes_equal_the_whole_file(seed: int, block: int, target: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = [b"email,name"]
+    for i in range(150):
+        r = rng.random()
+        if r < 0.1:
+            rows.append(b'e%d@x.com,"Multi\nLine %d"' % (i, i))
+        elif r < 0.15:
+            rows.append(b'e%d@x.com,"stray %d' % (i, i))
+        elif r < 0.2:
+            rows.append(b'e%d@x.com,O"Brien %d' % (i, i))
+        else:
+            rows.append(b"e%d@x.com,N%d" % (i, i))
+    data = b"\n".join(rows) + b"\n"
+    quoting = delimited.Quoting(",", max_lines=4)
+
+    def parse(chunk: bytes, line: int, header: bool, plain: bool) -> delimited.ParsedRange:
+        return delimited.parse_range(chunk, line, ",", 2, WANTED, header, plain, quoting.max_lines)
+
+    whole = parse(data, 1, True, False)
+    blocks = iter([data[i : i + block] for i in range(0, len(data), block)])
+    lines: list[int] = []
+    dead: list[tuple[int, str, str]] = []
+    for start, end, line, plain in delimited.plan_ranges(blocks, target, quoting):
+        part = parse(data[start:end], line, start == 0, plain)
+        lines += part.table.column("_line").to_pylist()
+        dead += part.dead
+    assert lines == whole.table.column("_line").to_pylist()
+    assert dead == whole.dead
+    assert {reason for _, reason, _ in whole.dead} <= {"unbalanced quote", "ragged row: 1 fields, expected 2"}

@@ -171,6 +171,48 @@ def test_splitting_into_many_ranges_changes_nothing(tmp_path: Path) -> None:
     assert len(whole.emails) == 500
 
 
+def _with_stray_quotes() -> tuple[bytes, list[str], list[int]]:
+    """A 2 MB CSV with stray quotes early and late, legit multi-line fields, and what must parse."""
+    rows, emails, strays = [b"email,name,note"], [], []
+    for i in range(40000):
+        if i in (5, 30000):
+            rows.append(b'"u%d@x.com,Name %d,note' % (i, i))  # the quote never closes
+            strays.append(len(rows) + sum(row.count(b"\n") for row in rows))
+            continue
+        note = b'"line one\nline two, %d"' % i if i % 97 == 0 else b'O"Brien %d' % i if i % 89 == 0 else b"n"
+        rows.append(b"u%d@x.com,Name %d," % (i, i) + note)
+        emails.append(f"u{i}@x.com")
+    return b"\n".join(rows) + b"\n", emails, strays
+
+
+@pytest.mark.parametrize("range_bytes", [1 << 22, 1 << 16, 300])
+def test_a_stray_quote_early_in_a_large_file_costs_one_line(tmp_path: Path, range_bytes: int) -> None:
+    data, emails, strays = _with_stray_quotes()
+    path = write(tmp_path, "stray.csv", data)
+    ranges = list(PlanTasksFn(range_bytes).process(inspect_inputs([str(path)], {}, "--dump")[0]))
+    assert len(ranges) == 1 if range_bytes > len(data) else len(ranges) > 10
+    result = read(path, range_bytes=range_bytes)
+    assert result.emails == emails
+    assert result.dead == [(line, "unbalanced quote") for line in strays]
+    assert result.entries[0]["rows_read"] == len(emails) + len(strays) + 1
+
+
+def test_a_stray_quote_in_a_compressed_stream_costs_one_line(tmp_path: Path) -> None:
+    data, emails, strays = _with_stray_quotes()
+    result = read(write(tmp_path, "stray.csv.gz", gzip.compress(data)), range_bytes=1 << 16)
+    assert result.emails == emails
+    assert result.dead == [(line, "unbalanced quote") for line in strays]
+
+
+def test_quoted_fields_longer_than_the_bound_are_stray(tmp_path: Path) -> None:
+    body = b'a@x.com,"one\ntwo\nthree"\nb@x.com,B\n'
+    path = write(tmp_path, "long.csv", b"email,name\n" + body)
+    assert read(path).emails == ["a@x.com", "b@x.com"]
+    short = read(path, max_quoted_lines=2)
+    assert short.dead[0] == (2, "unbalanced quote")
+    assert "b@x.com" in short.emails
+
+
 # ---- compression and containers ------------------------------------------------------
 
 

@@ -116,3 +116,10 @@ def test_parquet_input(tmp_path: Path, test_pipeline) -> None:  # type: ignore[n
             lambda b: list(zip(b.column("email").to_pylist(), b.column("_line").to_pylist(), strict=True))
         )
         assert_that(rows, equal_to([(f"u{i}@x.com", i + 1) for i in range(10)]))
+
+
+def test_max_quoted_lines_must_allow_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"email\nx@y.com\n")
+    with pytest.raises(InputError, match="--max-quoted-lines must be at least 1"):
+        inspect_inputs([str(path)], {}, "--dump", max_quoted_lines=0)

@@ -1,8 +1,10 @@
 """Delimited text: record boundaries, header sniffing and range parsing (pure functions).
 
-A record ends at a newline outside double quotes (RFC 4180 quote parity), so a
-quoted field may hold newlines. Ranges are cut only at record ends, and each
-record keeps the 1-based line on which it starts, as an editor shows it.
+A record ends at a newline outside double quotes, so a quoted field may hold
+newlines, but only up to ``Quoting.max_lines`` lines: a stray opening quote is then
+one dead-lettered line, not the rest of the file (``_record_ends``). Ranges are cut
+only at record ends, and each record keeps the 1-based line on which it starts, as
+an editor shows it.
 Parsing uses pyarrow's CSV reader for the whole range; when it fails (a ragged
 row, bad quoting, bytes that are not UTF-8) the range is parsed record by
 record and only the bad records become dead letters.
@@ -11,7 +13,9 @@ record and only the bad records become dead letters.
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,24 +29,51 @@ CARRIAGE_RETURN = ord("\r")
 DELIMITERS = (",", ";", "\t", "|")
 UTF8_BOM = b"\xef\xbb\xbf"
 RAW_CAP = 4096
+MAX_QUOTED_LINES = 64  # lines one quoted field may span (--max-quoted-lines)
+UNBALANCED = "unbalanced quote"
+
+
+@dataclass(frozen=True)
+class Quoting:
+    """What decides CSV record ends: the delimiter (a quote opens a field only at a field start)
+    and how many lines one quoted field may span before its opening quote is taken as stray."""
+
+    delimiter: str = ","
+    max_lines: int = MAX_QUOTED_LINES
 
 
 @dataclass(frozen=True)
 class Records:
-    """Record boundaries inside one buffer: [starts[i], ends[i]) and the line each starts on."""
+    """Record boundaries inside one buffer: [starts[i], ends[i]) and the line each starts on;
+    ``strays[i]``: the record is one line whose opening quote never closes (a dead letter)."""
 
     starts: np.ndarray
     ends: np.ndarray
     lines: np.ndarray
     quoted_newlines: bool
+    strays: np.ndarray
 
 
-def find_records(data: bytes, first_line: int, plain_lines: bool = False) -> Records:
+@dataclass(frozen=True)
+class _Ends:
+    """Which newlines of a buffer end records, and the lines whose opening quote is stray."""
+
+    terminators: np.ndarray  # positions of the newlines that end records
+    stray_starts: np.ndarray  # offsets of the lines dead-lettered as "unbalanced quote"
+    irregular: np.ndarray  # sorted offsets of those lines and of lines opening a multi-line field
+    joined: bool  # some newline is inside a quoted field
+
+
+def find_records(data: bytes, first_line: int, plain_lines: bool = False, quoting: Quoting = Quoting()) -> Records:
     """Splits a buffer that begins at a record start into non-empty records. ``plain_lines``: the
-    planner already found no newline inside quotes here, so every newline ends a record."""
+    planner already found no quote opening a field here, so every newline ends a record."""
     arr = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(arr == NEWLINE)
-    terminators = newlines if plain_lines else newlines[_even_quotes_before(arr, newlines)]
+    if plain_lines:
+        ends_at = _Ends(newlines, newlines[:0], newlines[:0], False)
+    else:
+        ends_at = _record_ends(data, arr, newlines, quoting, at_end=True)
+    terminators = ends_at.terminators
     starts = np.concatenate([[0], terminators + 1]).astype(np.int64)
     ends = np.concatenate([terminators + 1, [len(data)]]).astype(np.int64)
     # A record is empty when nothing but its line ending ("\n" or "\r\n") is left.
@@ -52,12 +83,71 @@ def find_records(data: bytes, first_line: int, plain_lines: bool = False) -> Rec
         content -= (content > 0) & (arr[np.maximum(starts + content - 1, 0)] == CARRIAGE_RETURN)
     keep = content > 0
     lines = first_line + np.searchsorted(newlines, starts)
-    return Records(starts[keep], ends[keep], lines[keep], terminators.size < newlines.size)
+    starts, ends, lines = starts[keep], ends[keep], lines[keep]
+    return Records(starts, ends, lines, ends_at.joined, np.isin(starts, ends_at.stray_starts))
 
 
-def _even_quotes_before(arr: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Whether an even number of '"' precede each position (RFC 4180 quote parity)."""
-    return (np.searchsorted(np.flatnonzero(arr == QUOTE), positions) & 1) == 0
+def _record_ends(data: bytes, arr: np.ndarray, newlines: np.ndarray, quoting: Quoting, at_end: bool) -> _Ends:
+    """Record ends by quote state, line by line: a line with an odd number of ``"`` whose last field
+    opens a quote starts a quoted field, which the next line with an odd count closes if it is within
+    ``quoting.max_lines`` lines; otherwise the opening line alone is a record, a dead letter, and the
+    next line starts afresh. So a stray quote costs one line, and the rule depends only on the lines
+    from a record start on: a range planned on the whole file and parsed alone agrees with it.
+    ``at_end``: nothing follows the buffer; else a last line without its newline is not looked at, and
+    no newline from an opening line whose window runs past the buffer on ends a record yet."""
+    complete = newlines.size
+    parity = _odd_lines(arr, newlines)
+    if at_end and (newlines.size == 0 or newlines[-1] + 1 < len(arr)):
+        tail = int(np.count_nonzero(arr[newlines[-1] + 1 if newlines.size else 0 :] == QUOTE)) & 1
+        parity = np.append(parity, bool(tail))
+    odd = np.flatnonzero(parity)
+    if not odd.size:
+        return _Ends(newlines, newlines[:0], newlines[:0], False)
+    line_starts = np.concatenate([[0], newlines + 1])
+    line_ends = np.append(newlines, len(arr))
+    opener = _opener(quoting.delimiter)
+    joins: list[tuple[int, int]] = []
+    strays: list[int] = []
+    decided = complete
+    odd_lines = odd.tolist()
+    k = 0
+    while k < len(odd_lines):
+        i = odd_lines[k]
+        if not opener.fullmatch(data, int(line_starts[i]), int(line_ends[i])):
+            k += 1  # a literal quote inside an unquoted field, like O"Brien
+        elif k + 1 < len(odd_lines) and odd_lines[k + 1] - i < quoting.max_lines:
+            joins.append((i, odd_lines[k + 1]))
+            k += 2
+        elif not at_end and i + quoting.max_lines > complete:
+            decided = i  # its closing line may be past the buffer's end
+            break
+        else:
+            strays.append(i)
+            k += 1
+    inside = np.zeros(complete + 2, dtype=np.int32)
+    opened, closed = np.array(joins, dtype=np.int64).reshape(-1, 2).T
+    np.add.at(inside, opened, 1)
+    np.add.at(inside, closed, -1)
+    ends = np.cumsum(inside[:complete]) == 0
+    ends[decided:] = False
+    irregular = np.sort(line_starts[np.concatenate([opened, strays]).astype(np.int64)])
+    return _Ends(newlines[ends], line_starts[strays], irregular, bool(joins))
+
+
+def _odd_lines(arr: np.ndarray, newlines: np.ndarray) -> np.ndarray:
+    """Whether each newline-terminated line holds an odd number of '"'."""
+    before = np.searchsorted(np.flatnonzero(arr == QUOTE), newlines)
+    return (np.diff(before, prepend=0) & 1).astype(bool)
+
+
+@functools.lru_cache(maxsize=16)
+def _opener(delimiter: str) -> re.Pattern[bytes]:
+    """Matches a line (read from a record start) whose last field is an open quoted field, as pyarrow
+    and Python's csv read it: a quote opens a field only at its start, ``""`` is an escaped quote,
+    and text after a closing quote belongs to the same field."""
+    d = re.escape(delimiter.encode())
+    field = rb'(?:"(?:[^"]|"")*"[^' + d + rb"\n]*|[^\"" + d + rb"\n][^" + d + rb"\n]*|)"
+    return re.compile(rb"(?:" + field + d + rb')*"(?:[^"]|"")*', re.S)
 
 
 def first_record(data: bytes) -> bytes | None:
@@ -99,21 +189,48 @@ def parse_range(
     wanted: dict[str, int],
     has_header: bool,
     plain_lines: bool = False,
+    max_quoted_lines: int = MAX_QUOTED_LINES,
 ) -> ParsedRange:
     """Parses one range; ``wanted`` maps output field names to column positions."""
-    records = find_records(data, first_line, plain_lines)
+    records = find_records(data, first_line, plain_lines, Quoting(delimiter, max_quoted_lines))
     read = len(records.starts)
     headers = 1 if has_header and read else 0
     starts, ends, lines = records.starts[headers:], records.ends[headers:], records.lines[headers:]
-    body = data[int(starts[0]) :] if len(starts) else b""
-    table = _parse_fast(body, delimiter, n_columns, wanted, records.quoted_newlines, len(starts))
-    if table is not None:
-        return ParsedRange(table.append_column("_line", pa.array(lines, pa.int64())), read=read, headers=headers)
-    return _parse_slow(data, starts, ends, lines, delimiter, n_columns, wanted, read, headers)
+    strays = records.strays[headers:]
+    stray_spans = list(_where(strays, starts, ends))
+    dead = [(line, UNBALANCED, _raw(data[s:e])) for s, e, line in _where(strays, starts, ends, lines)]
+    if dead:
+        good = ~strays
+        starts, ends, lines = starts[good], ends[good], lines[good]
+    table = _parse_fast(_body(data, starts, stray_spans), delimiter, n_columns, wanted, records.quoted_newlines)
+    if table is not None and table.num_rows == len(starts):
+        return ParsedRange(table.append_column("_line", pa.array(lines, pa.int64())), dead, read, headers)
+    return _parse_slow(data, starts, ends, lines, delimiter, n_columns, wanted, read, headers, dead)
+
+
+def _where(mask: np.ndarray, *columns: np.ndarray) -> Iterator[tuple[int, ...]]:
+    return zip(*(column[mask].tolist() for column in columns), strict=True)
+
+
+def _raw(record: bytes) -> str:
+    return record.decode("utf-8", errors="replace").rstrip("\r\n")[:RAW_CAP]
+
+
+def _body(data: bytes, starts: np.ndarray, cut_out: list[tuple[int, ...]]) -> bytes:
+    """The bytes from the first record on, without the (start, end) spans of stray-quote lines."""
+    if not len(starts):
+        return b""
+    pieces, pos = [], int(starts[0])
+    for start, end in cut_out:
+        if start >= pos:
+            pieces.append(data[pos:start])
+            pos = end
+    pieces.append(data[pos:])
+    return b"".join(pieces) if len(pieces) > 1 else pieces[0]
 
 
 def _parse_fast(
-    body: bytes, delimiter: str, n_columns: int, wanted: dict[str, int], quoted_newlines: bool, expected: int
+    body: bytes, delimiter: str, n_columns: int, wanted: dict[str, int], quoted_newlines: bool
 ) -> pa.Table | None:
     names = [f"c{i}" for i in range(n_columns)]
     if not body:
@@ -133,8 +250,6 @@ def _parse_fast(
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    if table.num_rows != expected:
-        return None
     return pa.table({name: table.column(f"c{i}") for name, i in wanted.items()})
 
 
@@ -152,22 +267,23 @@ def _parse_slow(
     wanted: dict[str, int],
     read: int,
     headers: int,
+    dead: list[tuple[int, str, str]],
 ) -> ParsedRange:
     good_lines: list[int] = []
     columns: dict[str, list[str]] = {name: [] for name in wanted}
-    dead: list[tuple[int, str, str]] = []
+    dead = list(dead)
     for start, end, line in zip(starts.tolist(), ends.tolist(), lines.tolist(), strict=True):
         raw = data[start:end]
         row, reason = _parse_record(raw, delimiter, n_columns)
         if row is None:
-            dead.append((line, reason, raw.decode("utf-8", errors="replace").rstrip("\r\n")[:RAW_CAP]))
+            dead.append((line, reason, _raw(raw)))
             continue
         good_lines.append(line)
         for name, i in wanted.items():
             columns[name].append(row[i])
     table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
     table = table.append_column("_line", pa.array(good_lines, pa.int64()))
-    return ParsedRange(table, dead, read, headers)
+    return ParsedRange(table, sorted(dead), read, headers)
 
 
 def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str] | None, str]:
@@ -175,8 +291,6 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return None, f"bytes are not valid UTF-8 at offset {err.start}"
-    if text.count('"') % 2:
-        return None, "unbalanced quote"
     rows = list(csv.reader(io.StringIO(text.rstrip("\r\n"), newline=""), delimiter=delimiter))
     if len(rows) != 1:
         return None, "bare carriage return inside a record"
@@ -185,43 +299,66 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def iter_chunks(blocks: Iterator[bytes], target_bytes: int, quoted: bool) -> Iterator[tuple[bytes, int, bool]]:
+def iter_chunks(
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None
+) -> Iterator[tuple[bytes, int, bool]]:
     """Regroups a byte stream into (chunk, first_line, plain_lines) pieces of about ``target_bytes``
-    that end at record ends: newlines outside double quotes when ``quoted`` (CSV), any newline
-    otherwise. ``plain_lines`` says no newline of the chunk is inside quotes (parsers may skip the scan)."""
-    buffer, line = b"", 1
-    for block in blocks:
-        buffer += block
-        if len(buffer) < target_bytes:
-            continue
-        cut, plain = _last_record_end(buffer, quoted)
-        if cut:
-            yield buffer[:cut], line, plain
-            line += buffer.count(b"\n", 0, cut)
-            buffer = buffer[cut:]
-    if buffer:
-        yield buffer, line, not quoted
-
-
-def _last_record_end(buffer: bytes, quoted: bool) -> tuple[int, bool]:
-    """Offset just past the last record terminator in a buffer that starts at a record start, and
-    whether every newline before it ends a record."""
-    if not quoted:
-        return buffer.rfind(b"\n") + 1, True
-    arr = np.frombuffer(buffer, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == NEWLINE)
-    ends = _even_quotes_before(arr, newlines)
-    if not ends.any():
-        return 0, False
-    last = int(np.flatnonzero(ends)[-1])
-    return int(newlines[last]) + 1, bool(ends[: last + 1].all())
+    that end at record ends: by ``quoting``'s rule (CSV), or at any newline when it is None.
+    ``plain_lines`` says every newline of the chunk ends a record (parsers may skip the quote scan)."""
+    for buffer, start, end, line, plain in _pieces(blocks, target_bytes, quoting):
+        yield (buffer[start:end] if start or end < len(buffer) else buffer), line, plain
 
 
 def plan_ranges(
-    blocks: Iterator[bytes], target_bytes: int, quoted: bool = True
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None = Quoting()
 ) -> Iterator[tuple[int, int, int, bool]]:
     """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
+    offset = 0
+    for _, start, end, line, plain in _pieces(blocks, target_bytes, quoting):
+        yield offset, offset + end - start, line, plain
+        offset += end - start
+
+
+def _pieces(
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None
+) -> Iterator[tuple[bytes, int, int, int, bool]]:
+    """(buffer, start, end, first_line, plain_lines): consecutive pieces of the stream, each a buffer
+    slice of at least ``target_bytes`` (the last one may be shorter) ending at a record end. Blocks
+    are joined once per buffer; what follows the last cut is carried into the next buffer."""
+    pending: list[bytes] = []
+    size, line = 0, 1
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if size < target_bytes:
+            continue
+        buffer = b"".join(pending)
+        start = 0
+        for end, lines, plain in _cuts(buffer, target_bytes, quoting):
+            yield buffer, start, end, line, plain
+            start, line = end, line + lines
+        pending = [buffer[start:]] if start else [buffer]
+        size = len(buffer) - start
+    if size:
+        yield b"".join(pending), 0, size, line, quoting is None
+
+
+def _cuts(buffer: bytes, target_bytes: int, quoting: Quoting | None) -> Iterator[tuple[int, int, bool]]:
+    """(end, newlines in the piece, plain_lines) for each piece of at least ``target_bytes`` that a
+    buffer starting at a record start can be cut into at decided record ends."""
     start = 0
-    for chunk, line, plain in iter_chunks(blocks, target_bytes, quoted):
-        yield start, start + len(chunk), line, plain
-        start += len(chunk)
+    if quoting is None:
+        while (newline := buffer.find(b"\n", start + target_bytes - 1)) >= 0:
+            yield newline + 1, buffer.count(b"\n", start, newline + 1), True
+            start = newline + 1
+        return
+    arr = np.frombuffer(buffer, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == NEWLINE)
+    ends = _record_ends(buffer, arr, newlines, quoting, at_end=False)
+    cut_at = ends.terminators + 1
+    while (i := int(np.searchsorted(cut_at, start + target_bytes))) < cut_at.size:
+        end = int(cut_at[i])
+        lines = int(np.searchsorted(newlines, end) - np.searchsorted(newlines, start))
+        irregular = np.searchsorted(ends.irregular, end) > np.searchsorted(ends.irregular, start)
+        yield end, lines, not irregular
+        start = end

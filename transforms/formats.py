@@ -28,6 +28,7 @@ class Layout:
     delimiter: str = ","
     has_header: bool = True
     table: str | None = None
+    max_quoted_lines: int = delimited.MAX_QUOTED_LINES
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def _csv(
         wanted,
         has_header=layout.has_header and at_start,
         plain_lines=plain_lines,
+        max_quoted_lines=layout.max_quoted_lines,
     )
     return _repeated_headers_to_dead(parsed, layout, wanted) if layout.has_header else parsed
 
@@ -98,6 +100,13 @@ FORMATS = {
     "pgdump": Format("pgdump", splittable=False, quoted=False, parse=_sql(sqldump.parse_pgdump)),
 }
 TABLE_SNIFF_LINES = 20
+
+
+def quoting(name: str, layout: Layout) -> delimited.Quoting | None:
+    """The rule for record ends of a quoted format (CSV); None: every newline ends a record."""
+    return delimited.Quoting(layout.delimiter, layout.max_quoted_lines) if FORMATS[name].quoted else None
+
+
 FORMAT_NAMES = ("auto", "csv", "jsonl", "json", "combo", "mysql", "pgdump", "parquet")
 
 

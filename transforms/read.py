@@ -10,6 +10,7 @@ spread one large file over workers, and parses each task.
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -98,10 +99,15 @@ def inspect_inputs(
     fmt: str = "auto",
     limits: decode.Limits = DEFAULT_LIMITS,
     table: str | None = None,
+    max_quoted_lines: int = delimited.MAX_QUOTED_LINES,
 ) -> list[InputSpec]:
     """Inspects every input at launch so bad files fail before the pipeline starts."""
+    if max_quoted_lines < 1:
+        raise InputError(f"--max-quoted-lines must be at least 1, not {max_quoted_lines}")
     return [
-        spec for path in expand_paths(patterns, option) for spec in inspect_file(path, overrides, fmt, limits, table)
+        dataclasses.replace(spec, layout=dataclasses.replace(spec.layout, max_quoted_lines=max_quoted_lines))
+        for path in expand_paths(patterns, option)
+        for spec in inspect_file(path, overrides, fmt, limits, table)
     ]
 
 
@@ -278,10 +284,10 @@ class PlanTasksFn(beam.DoFn):
         elif not spec.splittable:
             yield RangeTask(spec, 0, WHOLE, 1)
         else:
-            quoted = formats.FORMATS[spec.format].quoted
+            quoting = formats.quoting(spec.format, spec.layout)
             with storage.open_raw(spec.path) as handle:
                 blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoted):
+                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoting):
                     yield RangeTask(spec, start, end, line, plain)
 
 
@@ -354,7 +360,8 @@ class ParseTaskFn(beam.DoFn):
             status = _Status()
             target = self._range_bytes if fmt.splittable else 1 << 62
             first = True
-            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, fmt.quoted):
+            quoting = formats.quoting(spec.format, spec.layout)
+            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, quoting):
                 yield from self._emit(
                     spec,
                     fmt.parse(
