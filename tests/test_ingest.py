@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from transforms import jsonlines, sqldump
 from transforms.combiners import SumStatsFn
 from transforms.decode import Limits
 from transforms.errors import InputError
@@ -345,6 +346,97 @@ def test_postgres_dump(tmp_path: Path) -> None:
     result = read(write(tmp_path, "dump.sql", data))
     assert result.entries[0]["format"] == "pgdump"
     assert result.emails == EXPECTED and result.lines == [2, 3, 4]
+
+
+def _pgdump(rows: int) -> tuple[bytes, list[str]]:
+    """A pg_dump with another table's COPY before and after, escapes, NULLs and one bad row."""
+    other = b"COPY public.logs (id, msg) FROM stdin;\n" + b"".join(b"%d\tm\\tx\n" % i for i in range(50)) + b"\\.\n"
+    lines, emails = [], []
+    for i in range(rows):
+        if i == rows // 3:
+            lines.append(b"%d\tbroken\n" % i)
+            continue
+        name = b"\\N" if i % 11 == 0 else b"N\\t%d" % i
+        lines.append(b"%d\tu%d@x.com\t%s\n" % (i, i, name))
+        emails.append(f"u{i}@x.com")
+    users = b"COPY public.users (id, email, name) FROM stdin;\n" + b"".join(lines) + b"\\.\n"
+    create = b"CREATE TABLE public.users (\n    id integer,\n    email text,\n    name text\n);\n\n"
+    return b"-- PostgreSQL database dump\n\n" + create + other + b"\n" + users + b"\n" + other, emails
+
+
+def _mysql(rows: int) -> tuple[bytes, list[str]]:
+    """A MySQL dump with other tables' statements, comments, escapes, a raw newline in a string,
+    a ';' inside strings and one malformed tuple, in INSERTs of a few rows each."""
+    out = [b"-- it's a dump; comments may hold quotes\n/*!40101 SET NAMES utf8 */;\n"]
+    out.append(b"CREATE TABLE `users` (\n  `id` int,\n  `email` varchar(255),\n  `name` varchar(255)\n);\n")
+    emails = []
+    for first in range(0, rows, 7):
+        tuples = []
+        for i in range(first, min(first + 7, rows)):
+            if i == rows // 2:
+                tuples.append(b"(%d,'u%d@x.com' 'x' oops)" % (i, i))
+                continue
+            name = b"'O\\'Ray; \\n%d'" % i if i % 5 else b"'two\nlines;'"
+            tuples.append(b"(%d,'u%d@x.com',%s)" % (i, i, name))
+            emails.append(f"u{i}@x.com")
+        out.append(b"INSERT INTO `users` VALUES " + b",".join(tuples) + b";\n")
+        if first % 70 == 0:
+            out.append(b"INSERT INTO `logs` VALUES (1,'x;y');\n")
+    return b"".join(out), emails
+
+
+def _whole(fmt: str, data: bytes) -> tuple[list[str], list[int], list[tuple[int, str]]]:
+    """The reference: the format's parser on the whole dump at once."""
+    parse = {"mysql": sqldump.parse_mysql, "pgdump": sqldump.parse_pgdump}[fmt]
+    parsed = parse(data, 1, ["id", "email", "name"], {"email": 1}, "users")
+    dead = sorted((line, reason) for line, reason, _ in parsed.dead)
+    return parsed.table.column("email").to_pylist(), parsed.table.column("_line").to_pylist(), dead
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+@pytest.mark.parametrize("range_bytes", [1 << 20, 4096, 100])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_sql_dumps_in_pieces_equal_the_whole_dump(tmp_path: Path, fmt: str, range_bytes: int, gzipped: bool) -> None:
+    data, emails = (_mysql if fmt == "mysql" else _pgdump)(600)
+    path = write(tmp_path, "dump.sql.gz" if gzipped else "dump.sql", gzip.compress(data) if gzipped else data)
+    spec = inspect_inputs([str(path)], {}, "--dump")[0]
+    assert spec.format == fmt and spec.splittable is not gzipped
+    tasks = list(PlanTasksFn(range_bytes).process(spec))
+    assert len(tasks) == 1 if gzipped or range_bytes > len(data) else len(tasks) > 2
+    result = read(path, range_bytes=range_bytes)
+    whole_emails, whole_lines, whole_dead = _whole(fmt, data)
+    assert result.emails == whole_emails == emails
+    assert result.lines == whole_lines
+    assert result.dead == whole_dead and len(whole_dead) == 1
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+@pytest.mark.parametrize("cut", [0.5, 0.75])
+def test_a_cut_off_sql_dump_ends_in_one_dead_letter(tmp_path: Path, fmt: str, cut: float) -> None:
+    data, _ = (_mysql if fmt == "mysql" else _pgdump)(600)
+    data = data[: int(len(data) * cut)]
+    result = read(write(tmp_path, "cut.sql", data), range_bytes=2048)
+    whole_emails, whole_lines, whole_dead = _whole(fmt, data)
+    assert result.emails == whole_emails and result.lines == whole_lines and result.dead == whole_dead
+    assert result.dead[-1][1] == "SQL statement cut off"
+
+
+def test_json_array_read_from_small_blocks_equals_the_whole(tmp_path: Path) -> None:
+    items = [{"email": f"ü{i}@x.com", "n": {"name": "Zoë " * (i % 3)}} for i in range(300)]
+    text = json.dumps(items, indent=2, ensure_ascii=False).encode()
+    text = text.replace(b'"\xc3\xbc7@x.com"', b'"\xc3\xbc7@x.com" oops').replace(b"[", b"[42,", 1)
+    columns = ["email", "n.name"]
+    whole = jsonlines.parse_array(text, 1, columns, {"email": 0})
+    for size in (1, 7, 4096):
+        blocks = iter([text[i : i + size] for i in range(0, len(text), size)])
+        parts = list(jsonlines.stream_array(blocks, 1, columns, {"email": 0}, batch_rows=64))
+        assert [p.read for p in parts[:-1]] == [64] * 4 and sum(p.read for p in parts) == whole.read
+        joined = pa.concat_tables(p.table for p in parts)
+        assert joined.column("email").to_pylist() == whole.table.column("email").to_pylist()
+        assert joined.column("_line").to_pylist() == whole.table.column("_line").to_pylist()
+        assert [d for p in parts for d in p.dead] == whole.dead and len(whole.dead) == 2
+    cut = jsonlines.parse_array(text[: len(text) // 2], 1, columns, {"email": 0})
+    assert cut.dead[-1][1] == "JSON array cut off"
 
 
 def test_parquet(tmp_path: Path) -> None:

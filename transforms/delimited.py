@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from transforms.pieces import Piece
+
 QUOTE = ord('"')
 NEWLINE = ord("\n")
 CARRIAGE_RETURN = ord("\r")
@@ -299,34 +301,12 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def iter_chunks(
-    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None
-) -> Iterator[tuple[bytes, int, bool]]:
-    """Regroups a byte stream into (chunk, first_line, plain_lines) pieces of about ``target_bytes``
-    that end at record ends: by ``quoting``'s rule (CSV), or at any newline when it is None.
-    ``plain_lines`` says every newline of the chunk ends a record (parsers may skip the quote scan)."""
-    for buffer, start, end, line, plain in _pieces(blocks, target_bytes, quoting):
-        yield (buffer[start:end] if start or end < len(buffer) else buffer), line, plain
-
-
-def plan_ranges(
-    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None = Quoting()
-) -> Iterator[tuple[int, int, int, bool]]:
-    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
-    offset = 0
-    for _, start, end, line, plain in _pieces(blocks, target_bytes, quoting):
-        yield offset, offset + end - start, line, plain
-        offset += end - start
-
-
-def _pieces(
-    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None
-) -> Iterator[tuple[bytes, int, int, int, bool]]:
-    """(buffer, start, end, first_line, plain_lines): consecutive pieces of the stream, each a buffer
-    slice of at least ``target_bytes`` (the last one may be shorter) ending at a record end. Blocks
+def chunks(blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None) -> Iterator[Piece]:
+    """Consecutive pieces of a stream of at least ``target_bytes`` (the last may be shorter), each
+    ending at a record end: by ``quoting``'s rule (CSV), or at any newline when it is None. Blocks
     are joined once per buffer; what follows the last cut is carried into the next buffer."""
     pending: list[bytes] = []
-    size, line = 0, 1
+    size, line, offset = 0, 1, 0
     for block in blocks:
         pending.append(block)
         size += len(block)
@@ -335,12 +315,21 @@ def _pieces(
         buffer = b"".join(pending)
         start = 0
         for end, lines, plain in _cuts(buffer, target_bytes, quoting):
-            yield buffer, start, end, line, plain
-            start, line = end, line + lines
+            yield Piece(buffer, start, end, offset, line, plain)
+            offset, start, line = offset + end - start, end, line + lines
         pending = [buffer[start:]] if start else [buffer]
         size = len(buffer) - start
     if size:
-        yield b"".join(pending), 0, size, line, quoting is None
+        buffer = b"".join(pending)
+        yield Piece(buffer, 0, size, offset, line, quoting is None)
+
+
+def plan_ranges(
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None = Quoting()
+) -> Iterator[tuple[int, int, int, bool]]:
+    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
+    for piece in chunks(blocks, target_bytes, quoting):
+        yield piece.offset, piece.offset + piece.end - piece.start, piece.first_line, piece.plain
 
 
 def _cuts(buffer: bytes, target_bytes: int, quoting: Quoting | None) -> Iterator[tuple[int, int, bool]]:

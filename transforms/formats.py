@@ -7,7 +7,7 @@ the readers in ``read.py`` need no per-format code.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import combo, delimited, jsonlines, sqldump
+from transforms.pieces import Piece
 
 # (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
 Parse = Callable[[bytes, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
+# (UTF-8 blocks, target piece bytes, layout) -> pieces that ``Parse`` reads on their own
+Chunk = Callable[[Iterator[bytes], int, "Layout"], Iterator[Piece]]
+# (UTF-8 blocks, layout, wanted columns, rows per batch) -> parsed batches, for formats read by one reader
+Stream = Callable[[Iterator[bytes], "Layout", dict[str, int], int], Iterator[delimited.ParsedRange]]
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,15 @@ class Layout:
 @dataclass(frozen=True)
 class Format:
     name: str
-    splittable: bool  # a range may start at any record end found by scanning
-    quoted: bool  # record ends depend on double-quote parity (CSV)
+    splittable: bool  # a plain file may be planned into ranges by ``chunks``
     parse: Parse
+    chunks: Chunk | None  # None: the format streams itself
+    stream: Stream | None = None  # reads a whole input itself, instead of ``chunks`` + ``parse``
+
+    def pieces(self, blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+        if self.chunks is None:
+            raise ValueError(f"{self.name} is read by one streaming reader, not in pieces")
+        return self.chunks(blocks, target, layout)
 
 
 def _csv(
@@ -91,20 +102,37 @@ def _sql(parse: Callable[..., delimited.ParsedRange]) -> Parse:
     return adapted
 
 
+def _csv_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    return delimited.chunks(blocks, target, delimited.Quoting(layout.delimiter, layout.max_quoted_lines))
+
+
+def _line_chunks(blocks: Iterator[bytes], target: int, _: Layout) -> Iterator[Piece]:
+    return delimited.chunks(blocks, target, None)
+
+
+def _statement_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    return sqldump.statement_chunks(blocks, target, layout.table)
+
+
+def _copy_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    return sqldump.copy_chunks(blocks, target, layout.table)
+
+
+def _json_stream(
+    blocks: Iterator[bytes], layout: Layout, wanted: dict[str, int], batch_rows: int
+) -> Iterator[delimited.ParsedRange]:
+    return jsonlines.stream_array(blocks, 1, list(layout.columns), wanted, batch_rows)
+
+
 FORMATS = {
-    "csv": Format("csv", splittable=True, quoted=True, parse=_csv),
-    "jsonl": Format("jsonl", splittable=jsonlines.SPLITTABLE, quoted=False, parse=_lines(jsonlines.parse)),
-    "json": Format("json", splittable=jsonlines.SPLITTABLE_ARRAY, quoted=False, parse=_lines(jsonlines.parse_array)),
-    "combo": Format("combo", splittable=combo.SPLITTABLE, quoted=False, parse=_lines(combo.parse)),
-    "mysql": Format("mysql", splittable=False, quoted=False, parse=_sql(sqldump.parse_mysql)),
-    "pgdump": Format("pgdump", splittable=False, quoted=False, parse=_sql(sqldump.parse_pgdump)),
+    "csv": Format("csv", True, _csv, _csv_chunks),
+    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), _line_chunks),
+    "json": Format("json", False, _lines(jsonlines.parse_array), None, _json_stream),
+    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), _line_chunks),
+    "mysql": Format("mysql", True, _sql(sqldump.parse_mysql), _statement_chunks),
+    "pgdump": Format("pgdump", True, _sql(sqldump.parse_pgdump), _copy_chunks),
 }
 TABLE_SNIFF_LINES = 20
-
-
-def quoting(name: str, layout: Layout) -> delimited.Quoting | None:
-    """The rule for record ends of a quoted format (CSV); None: every newline ends a record."""
-    return delimited.Quoting(layout.delimiter, layout.max_quoted_lines) if FORMATS[name].quoted else None
 
 
 FORMAT_NAMES = ("auto", "csv", "jsonl", "json", "combo", "mysql", "pgdump", "parquet")

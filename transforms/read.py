@@ -252,8 +252,10 @@ class RangeTask:
     spec: InputSpec
     start: int
     end: int
-    first_line: int
+    first_line: int  # of prefix + range
     plain_lines: bool = False  # the planner saw no newline inside quotes in this range
+    prefix: bytes = b""  # what the parser must read before the range (a SQL COPY header) ...
+    suffix: bytes = b""  # ... and after it (the COPY end marker)
 
 
 def sample_text(spec: InputSpec) -> bytes:
@@ -284,11 +286,11 @@ class PlanTasksFn(beam.DoFn):
         elif not spec.splittable:
             yield RangeTask(spec, 0, WHOLE, 1)
         else:
-            quoting = formats.quoting(spec.format, spec.layout)
+            fmt = formats.FORMATS[spec.format]
             with storage.open_raw(spec.path) as handle:
-                blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                for start, end, line, plain in delimited.plan_ranges(blocks, self._range_bytes, quoting):
-                    yield RangeTask(spec, start, end, line, plain)
+                for piece in fmt.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), self._range_bytes, spec.layout):
+                    end = piece.offset + piece.end - piece.start
+                    yield RangeTask(spec, piece.offset, end, piece.first_line, piece.plain, piece.prefix, piece.suffix)
 
 
 @dataclass
@@ -353,29 +355,27 @@ class ParseTaskFn(beam.DoFn):
         with storage.open_raw(spec.path) as handle:
             if task.end != WHOLE:
                 handle.seek(task.start)
-                data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
+                raw = task.prefix + handle.read(task.end - task.start) + task.suffix
+                data = decode.to_utf8(raw, spec.encoding)
                 parsed = fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
                 yield from self._emit(spec, parsed)
                 return
             status = _Status()
-            target = self._range_bytes if fmt.splittable else 1 << 62
-            first = True
-            quoting = formats.quoting(spec.format, spec.layout)
-            for chunk, line, plain in delimited.iter_chunks(_stream_blocks(spec, handle, status), target, quoting):
-                yield from self._emit(
-                    spec,
-                    fmt.parse(
-                        chunk.removeprefix(delimited.UTF8_BOM) if first else chunk,
-                        line,
-                        spec.layout,
-                        wanted,
-                        first,
-                        plain,
-                    ),
-                )
-                first = False
+            yield from self._stream(spec, _stream_blocks(spec, handle, status), wanted)
             if status.reasons:
                 yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: {"incomplete": status.reasons}}})
+
+    def _stream(self, spec: InputSpec, blocks: Iterator[bytes], wanted: dict[str, int]) -> Iterator[Any]:
+        """A whole input, one piece (or one batch, for formats that stream themselves) at a time."""
+        fmt = formats.FORMATS[spec.format]
+        if fmt.stream is not None:
+            for parsed in fmt.stream(blocks, spec.layout, wanted, self._batch_rows):
+                yield from self._emit(spec, parsed)
+            return
+        for piece in fmt.pieces(blocks, self._range_bytes, spec.layout):
+            at_start = piece.offset == 0
+            data = piece.data().removeprefix(delimited.UTF8_BOM) if at_start else piece.data()
+            yield from self._emit(spec, fmt.parse(data, piece.first_line, spec.layout, wanted, at_start, piece.plain))
 
     def _emit(self, spec: InputSpec, parsed: delimited.ParsedRange) -> Iterator[Any]:
         table = parsed.table

@@ -8,6 +8,14 @@ tuples are read by a regex scanner, one match per tuple, and only the wanted
 values are unescaped. A COPY block is tab-separated lines read by pyarrow's CSV
 reader, line by line only when that fails. A dump that ends inside a statement
 leaves one dead letter for its cut-off remainder, so a truncation is never silent.
+
+Large dumps are read in pieces (``statement_chunks``, ``copy_chunks``) that the same parsers
+read as if each were a small dump, so memory stays bounded and a plain file can be parsed in
+parallel: MySQL pieces end at statement ends, found by a quote-aware scan (a mysqldump
+statement is at most its ``--net-buffer-length``, 1 MB by default; a longer one is held whole);
+PostgreSQL pieces are COPY rows cut at newlines (COPY escapes newlines in values), each given
+its block's COPY header before and an end marker after, the last piece of a dump that ends
+inside a block excepted, so that its cut-off is reported as before.
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ import pyarrow.csv as pacsv
 
 from transforms.delimited import NEWLINE, UTF8_BOM, ParsedRange
 from transforms.jsonlines import LINE, RAW_BYTES, raw_text
+from transforms.pieces import Piece, Window
 
 SPLITTABLE = False
 SAMPLE_BYTES = 1 << 20  # the prefix that ``table=None`` looks at, as large as the launch-time sample
 BLOCK_BYTES = 1 << 24
 COPY_NULL = b"\\N"
+END_OF_COPY = b"\\.\n"
 SEMICOLON = ord(";")
 
 CUT_OFF = "SQL statement cut off"
@@ -328,6 +338,30 @@ def parse_mysql(
     return rows.result(data, first_line)
 
 
+def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | None = None) -> Iterator[Piece]:
+    """Consecutive pieces of a MySQL dump of at least ``target_bytes``, each ending at a statement end."""
+    window = Window(blocks)
+    window.fill(target_bytes)
+    start = pos = 0
+    while True:
+        data = window.data
+        pos = _skip(_GAP, data, pos)
+        end = _statement_end(data, pos)
+        if end == len(data) and not window.done:  # the statement may go on past the buffer
+            window.drop(start)
+            pos, start = pos - start, 0
+            window.grow(target_bytes)
+            continue
+        if end == len(data) or end - start >= target_bytes:
+            yield Piece(data, start, end, window.offset + start, window.line_of(start))
+            if end == len(data):
+                return
+            window.drop(end)
+            start = pos = 0
+        else:
+            pos = end
+
+
 def _add_tuples(data: bytes, statement: _Insert, positions: dict[str, int | None], expected: int, rows: _Rows) -> None:
     """Splits the tuples into values (list comprehensions: this is the hot loop) and keeps the wanted ones."""
     rows.dead += statement.dead
@@ -462,6 +496,60 @@ def parse_pgdump(
         if not block.ended:
             rows.dead.append((complete, CUT_OFF, data[complete : min(block.end, complete + RAW_BYTES)]))
     return rows.result(data, first_line)
+
+
+def copy_chunks(blocks: Iterator[bytes], target_bytes: int, table: str | None) -> Iterator[Piece]:
+    """Pieces of at least ``target_bytes`` of the COPY rows of ``table`` (other text holds no record),
+    each with its block's header before it and an end marker after it."""
+    window = Window(blocks)
+    window.fill(target_bytes)
+    header: bytes | None = None  # of the block the window is in
+    pos = 0
+    while True:
+        data = window.data
+        if header is None:
+            found = _COPY.search(data, pos)
+            if found is None or (found.end() == len(data) and not data.endswith(b"\n")):
+                if window.done:
+                    return
+                window.drop(max(pos, data.rfind(b"\n", pos) + 1) if found is None else found.start())
+                pos = 0
+                window.grow(target_bytes)
+                continue
+            header, wanted, pos = data[found.start() : found.end()], _name(found["table"]) == table, found.end()
+            continue
+        marker = _end_of_copy(data, pos)
+        last = marker >= 0 or window.done
+        rows_end = marker if marker >= 0 else len(data) if window.done else max(pos, data.rfind(b"\n", pos) + 1)
+        cut_off = marker < 0 and window.done
+        start = pos
+        while wanted and start < rows_end:
+            end = data.find(b"\n", start + target_bytes - 1) + 1
+            if not 0 < end <= rows_end:
+                if not last:
+                    break
+                end = rows_end
+            suffix = b"" if cut_off and end == rows_end else END_OF_COPY
+            yield Piece(data, start, end, window.offset + start, window.line_of(start) - 1, False, header, suffix)
+            start = end
+        if last:
+            if marker < 0:
+                return
+            pos, header = data.index(b"\n", marker) + 1 if b"\n" in data[marker : marker + 4] else len(data), None
+            continue
+        window.drop(start if wanted else rows_end)
+        pos = 0
+        window.grow(target_bytes)
+
+
+def _end_of_copy(data: bytes, pos: int) -> int:
+    """Where the ``\\.`` line that ends a COPY block starts, or -1 (``bytes.find``: no regex pass)."""
+    while (found := data.find(b"\\.", pos)) >= 0:
+        after = data[found + 2 : found + 4]
+        if (found == 0 or data[found - 1] == NEWLINE) and (after[:1] in (b"", b"\n") or after == b"\r\n"):
+            return found
+        pos = found + 2
+    return -1
 
 
 def _copy_fast(
