@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+
 import numpy as np
 import pytest
 
@@ -157,3 +160,16 @@ def test_ranges_with_stray_quotes_equal_the_whole_file(seed: int, block: int, ta
     assert lines == whole.table.column("_line").to_pylist()
     assert dead == whole.dead
     assert {reason for _, reason, _ in whole.dead} <= {"unbalanced quote", "ragged row: 1 fields, expected 2"}
+
+
+@pytest.mark.parametrize("target", [1, 50, 333, 4096])
+@pytest.mark.parametrize("quoting", [delimited.Quoting(",", 3), None])
+def test_planning_a_file_equals_planning_its_stream(target: int, quoting: delimited.Quoting | None) -> None:
+    rng = np.random.default_rng(target)
+    kinds = [b'e%d,"Multi\nLine %d"', b'e%d,"stray %d', b"e%d,N%d", b'e%d,O"B %d']
+    data = b"".join(kinds[int(rng.integers(4))] % (i, i) + b"\n" for i in range(400))
+    blocks = iter([data[i : i + 97] for i in range(0, len(data), 97)])
+    planned = list(delimited.plan_file(io.BytesIO(data), target, quoting))
+    assert planned == list(delimited.plan_ranges(blocks, target, quoting))
+    assert planned[0][0] == 0 and planned[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(planned))

@@ -7,15 +7,15 @@ the readers in ``read.py`` need no per-format code.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import combo, delimited, jsonlines, sqldump
-from transforms.pieces import Piece
+from transforms.pieces import Piece, Range
 
 # (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
 Parse = Callable[[bytes, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
@@ -39,15 +39,22 @@ class Layout:
 @dataclass(frozen=True)
 class Format:
     name: str
-    splittable: bool  # a plain file may be planned into ranges by ``chunks``
+    splittable: bool  # a plain file may be planned into ranges (``ranges``)
     parse: Parse
     chunks: Chunk | None  # None: the format streams itself
     stream: Stream | None = None  # reads a whole input itself, instead of ``chunks`` + ``parse``
+    quoting: Callable[[Layout], delimited.Quoting | None] | None = None  # set for text records (CSV, lines)
 
     def pieces(self, blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
         if self.chunks is None:
             raise ValueError(f"{self.name} is read by one streaming reader, not in pieces")
         return self.chunks(blocks, target, layout)
+
+    def ranges(self, handle: io.BufferedIOBase, target: int, layout: Layout) -> Iterator[Range]:
+        """The pieces of a plain file, as byte ranges; text records are planned without copying blocks."""
+        if self.quoting is not None:
+            return (Range(*span) for span in delimited.plan_file(handle, target, self.quoting(layout)))
+        return (piece.range for piece in self.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), target, layout))
 
 
 def _csv(
@@ -73,8 +80,11 @@ def _repeated_headers_to_dead(
     table = parsed.table
     if not wanted or table.num_rows == 0:
         return parsed
-    repeated = np.ones(table.num_rows, dtype=bool)
-    for name, i in wanted.items():
+    (first, i), *others = wanted.items()
+    repeated = pc.fill_null(pc.equal(table.column(first), layout.columns[i]), False).to_numpy()
+    if not repeated.any():  # one column rules it out for (nearly) every range
+        return parsed
+    for name, i in others:
         repeated &= pc.fill_null(pc.equal(table.column(name), layout.columns[i]), False).to_numpy()
     if not repeated.any():
         return parsed
@@ -102,8 +112,16 @@ def _sql(parse: Callable[..., delimited.ParsedRange]) -> Parse:
     return adapted
 
 
+def _csv_quoting(layout: Layout) -> delimited.Quoting:
+    return delimited.Quoting(layout.delimiter, layout.max_quoted_lines)
+
+
+def _no_quoting(_: Layout) -> None:
+    return None
+
+
 def _csv_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
-    return delimited.chunks(blocks, target, delimited.Quoting(layout.delimiter, layout.max_quoted_lines))
+    return delimited.chunks(blocks, target, _csv_quoting(layout))
 
 
 def _line_chunks(blocks: Iterator[bytes], target: int, _: Layout) -> Iterator[Piece]:
@@ -125,14 +143,15 @@ def _json_stream(
 
 
 FORMATS = {
-    "csv": Format("csv", True, _csv, _csv_chunks),
-    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), _line_chunks),
+    "csv": Format("csv", True, _csv, _csv_chunks, quoting=_csv_quoting),
+    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), _line_chunks, quoting=_no_quoting),
     "json": Format("json", False, _lines(jsonlines.parse_array), None, _json_stream),
-    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), _line_chunks),
+    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), _line_chunks, quoting=_no_quoting),
     "mysql": Format("mysql", True, _sql(sqldump.parse_mysql), _statement_chunks),
     "pgdump": Format("pgdump", True, _sql(sqldump.parse_pgdump), _copy_chunks),
 }
 TABLE_SNIFF_LINES = 20
+BLOCK_BYTES = 4 << 20  # read size when planning SQL dumps
 
 
 FORMAT_NAMES = ("auto", "csv", "jsonl", "json", "combo", "mysql", "pgdump", "parquet")

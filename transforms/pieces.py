@@ -12,6 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Range(NamedTuple):
+    """Where a piece is in a plain file, what the planner knows of it, and the text around it."""
+
+    start: int
+    end: int
+    first_line: int
+    plain: bool = False
+    prefix: bytes = b""
+    suffix: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,11 @@ class Piece:
     plain: bool = False
     prefix: bytes = b""
     suffix: bytes = b""
+
+    @property
+    def range(self) -> Range:
+        end = self.offset + self.end - self.start
+        return Range(self.offset, end, self.first_line, self.plain, self.prefix, self.suffix)
 
     def data(self) -> bytes:
         whole = self.start == 0 and self.end == len(self.buffer)

@@ -288,9 +288,8 @@ class PlanTasksFn(beam.DoFn):
         else:
             fmt = formats.FORMATS[spec.format]
             with storage.open_raw(spec.path) as handle:
-                for piece in fmt.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), self._range_bytes, spec.layout):
-                    end = piece.offset + piece.end - piece.start
-                    yield RangeTask(spec, piece.offset, end, piece.first_line, piece.plain, piece.prefix, piece.suffix)
+                for span in fmt.ranges(handle, self._range_bytes, spec.layout):
+                    yield RangeTask(spec, *span)
 
 
 @dataclass
@@ -355,7 +354,8 @@ class ParseTaskFn(beam.DoFn):
         with storage.open_raw(spec.path) as handle:
             if task.end != WHOLE:
                 handle.seek(task.start)
-                raw = task.prefix + handle.read(task.end - task.start) + task.suffix
+                raw = handle.read(task.end - task.start)
+                raw = task.prefix + raw + task.suffix if task.prefix or task.suffix else raw
                 data = decode.to_utf8(raw, spec.encoding)
                 parsed = fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
                 yield from self._emit(spec, parsed)
