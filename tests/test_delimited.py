@@ -173,3 +173,13 @@ def test_planning_a_file_equals_planning_its_stream(target: int, quoting: delimi
     assert planned == list(delimited.plan_ranges(blocks, target, quoting))
     assert planned[0][0] == 0 and planned[-1][1] == len(data)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(planned))
+
+
+def test_a_range_parsed_from_a_reused_buffer_keeps_no_reference_to_it() -> None:
+    data = b"email,name\n" + b"".join(b"u%d@x.com,Name %d\n" % (i, i) for i in range(1000))
+    buffer = bytearray(data)
+    with memoryview(buffer) as view:
+        parsed = delimited.parse_range(view, 1, ",", 2, WANTED, has_header=True, plain_lines=True)
+    buffer[:] = b"#" * len(buffer)  # the next range overwrites the buffer
+    assert parsed.table.column("email").to_pylist() == [f"u{i}@x.com" for i in range(1000)]
+    assert parsed.table.column("_line").to_pylist() == list(range(2, 1002))

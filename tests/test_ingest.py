@@ -46,6 +46,7 @@ def read(path: Path, range_bytes: int = 1 << 20, limits: Limits = DEFAULT_LIMITS
     dead: list[tuple[int, str]] = []
     stats = []
     parse = ParseTaskFn(batch_rows=1000, range_bytes=range_bytes)
+    parse.setup()
     for spec in specs:
         for task in PlanTasksFn(range_bytes).process(spec):
             for out in parse.process(task):
@@ -128,8 +129,10 @@ def test_legacy_encoding_is_transcoded(tmp_path: Path) -> None:
     path = write(tmp_path, "cp.csv", ("email,name\n" + "ann@example.com,José Müller\n" * 30).encode("cp1252"))
     specs = inspect_inputs([str(path)], {}, "--dump")
     names = []
+    parse = ParseTaskFn(100, 1 << 20)
+    parse.setup()
     for task in PlanTasksFn(1 << 20).process(specs[0]):
-        for out in ParseTaskFn(100, 1 << 20).process(task):
+        for out in parse.process(task):
             if not hasattr(out, "tag"):
                 names += out.column("name").to_pylist() if "name" in out.schema.names else []
     assert set(names) == {"José Müller"}

@@ -27,6 +27,7 @@ from transforms.read import ParseTaskFn, PlanTasksFn, inspect_inputs
 
 (spec,) = inspect_inputs([sys.argv[1]], {}, "--dump")
 parse = ParseTaskFn(batch_rows=65536, range_bytes=4 << 20)
+parse.setup()
 rows = dead = 0
 for task in PlanTasksFn(4 << 20).process(spec):
     for out in parse.process(task):

@@ -157,6 +157,11 @@ def byte_splittable(encoding: str) -> bool:
     return name.startswith(_BYTE_SPLITTABLE)
 
 
+def is_utf8(encoding: str) -> bool:
+    """Whether bytes in ``encoding`` are UTF-8 already, with no BOM to strip."""
+    return codecs.lookup(encoding).name in ("utf-8", "ascii")
+
+
 def to_utf8(data: bytes, encoding: str) -> bytes:
     """Transcodes a whole buffer of a byte-splittable legacy encoding to UTF-8."""
     if codecs.lookup(encoding).name in ("utf-8", "ascii"):

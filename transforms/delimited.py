@@ -190,7 +190,7 @@ class ParsedRange:
 
 
 def parse_range(
-    data: bytes,
+    data: bytes | memoryview,
     first_line: int,
     delimiter: str,
     n_columns: int,
@@ -199,9 +199,11 @@ def parse_range(
     plain_lines: bool = False,
     max_quoted_lines: int = MAX_QUOTED_LINES,
 ) -> ParsedRange:
-    """Parses one range; ``wanted`` maps output field names to column positions."""
+    """Parses one range; ``wanted`` maps output field names to column positions. ``data`` may be a
+    view of a reused read buffer: no output refers to it."""
     if plain_lines and (parsed := _parse_plain(data, first_line, delimiter, n_columns, wanted, has_header)):
         return parsed
+    data = bytes(data)
     records = find_records(data, first_line, plain_lines, Quoting(delimiter, max_quoted_lines))
     read = len(records.starts)
     headers = 1 if has_header and read else 0
@@ -219,18 +221,24 @@ def parse_range(
 
 
 def _parse_plain(
-    data: bytes, first_line: int, delimiter: str, n_columns: int, wanted: dict[str, int], has_header: bool
+    data: bytes | memoryview,
+    first_line: int,
+    delimiter: str,
+    n_columns: int,
+    wanted: dict[str, int],
+    has_header: bool,
 ) -> ParsedRange | None:
     """Where every newline ends a record and no line is blank, record i is line i: counting newlines
     replaces finding each record. pyarrow's row count checks it (a blank line gives no row); a bare
-    ``\r``, which pyarrow also ends rows at, sends the range to the general path first."""
+    ``\\r``, which pyarrow also ends rows at, sends the range to the general path first."""
     arr = np.frombuffer(data, dtype=np.uint8)
     returns = np.count_nonzero(arr == CARRIAGE_RETURN)
     if returns and returns != np.count_nonzero((arr[:-1] == CARRIAGE_RETURN) & (arr[1:] == NEWLINE)):
         return None
-    count = int(np.count_nonzero(arr == NEWLINE)) + (len(data) > 0 and data[-1] != NEWLINE)
+    newlines = arr == NEWLINE
+    count = int(np.count_nonzero(newlines)) + (len(data) > 0 and data[-1] != NEWLINE)
     headers = 1 if has_header and count else 0
-    body = data[data.index(b"\n") + 1 :] if headers and count > 1 else b"" if headers else data
+    body = data[int(newlines.argmax()) + 1 :] if headers and count > 1 else b"" if headers else data
     table = _parse_fast(body, delimiter, n_columns, wanted, quoted_newlines=False)
     if table is None or table.num_rows != count - headers:
         return None
@@ -260,14 +268,14 @@ def _body(data: bytes, starts: np.ndarray, cut_out: list[tuple[int, ...]]) -> by
 
 
 def _parse_fast(
-    body: bytes, delimiter: str, n_columns: int, wanted: dict[str, int], quoted_newlines: bool
+    body: bytes | memoryview, delimiter: str, n_columns: int, wanted: dict[str, int], quoted_newlines: bool
 ) -> pa.Table | None:
     names = [f"c{i}" for i in range(n_columns)]
     if not body:
         return _empty_table(wanted)
     try:
         table = pacsv.read_csv(
-            io.BytesIO(body),
+            pa.BufferReader(pa.py_buffer(body)),  # no copy; pyarrow copies the values it keeps
             # Without quoted newlines pyarrow may split the range into blocks (each a record batch) and
             # parse them on all cores; 4 MiB blocks keep ~30k-row batches and both cores busy.
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24 if quoted_newlines else 4 << 20),

@@ -19,6 +19,7 @@ from transforms.pieces import Piece, Range
 
 # (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
 Parse = Callable[[bytes, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
+ParseView = Callable[[bytes | memoryview, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
 # (UTF-8 blocks, target piece bytes, layout) -> pieces that ``Parse`` reads on their own
 Chunk = Callable[[Iterator[bytes], int, "Layout"], Iterator[Piece]]
 # (UTF-8 blocks, layout, wanted columns, rows per batch) -> parsed batches, for formats read by one reader
@@ -44,6 +45,7 @@ class Format:
     chunks: Chunk | None  # None: the format streams itself
     stream: Stream | None = None  # reads a whole input itself, instead of ``chunks`` + ``parse``
     quoting: Callable[[Layout], delimited.Quoting | None] | None = None  # set for text records (CSV, lines)
+    parse_view: ParseView | None = None  # ``parse`` that also takes a view of a reused UTF-8 read buffer
 
     def pieces(self, blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
         if self.chunks is None:
@@ -58,7 +60,7 @@ class Format:
 
 
 def _csv(
-    data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool, plain_lines: bool
+    data: bytes | memoryview, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool, plain_lines: bool
 ) -> delimited.ParsedRange:
     parsed = delimited.parse_range(
         data,
@@ -143,7 +145,7 @@ def _json_stream(
 
 
 FORMATS = {
-    "csv": Format("csv", True, _csv, _csv_chunks, quoting=_csv_quoting),
+    "csv": Format("csv", True, _csv, _csv_chunks, quoting=_csv_quoting, parse_view=_csv),
     "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), _line_chunks, quoting=_no_quoting),
     "json": Format("json", False, _lines(jsonlines.parse_array), None, _json_stream),
     "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), _line_chunks, quoting=_no_quoting),
