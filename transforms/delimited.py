@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from transforms.pieces import Piece
+from transforms.pieces import Piece, Range
 
 QUOTE = ord('"')
 NEWLINE = ord("\n")
@@ -352,13 +352,13 @@ def chunks(blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None) 
         buffer = b"".join(pending)
         start = 0
         for end, lines, plain in _cuts(buffer, target_bytes, quoting):
-            yield Piece(buffer, start, end, offset, line, plain)
+            yield Piece(buffer, start, Range(offset, offset + end - start, line, plain))
             offset, start, line = offset + end - start, end, line + lines
         pending = [buffer[start:]] if start else [buffer]
         size = len(buffer) - start
     if size:
         buffer = b"".join(pending)
-        yield Piece(buffer, 0, size, offset, line, quoting is None)
+        yield Piece(buffer, 0, Range(offset, offset + size, line, quoting is None))
 
 
 def plan_ranges(
@@ -366,7 +366,7 @@ def plan_ranges(
 ) -> Iterator[tuple[int, int, int, bool]]:
     """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
     for piece in chunks(blocks, target_bytes, quoting):
-        yield piece.offset, piece.offset + piece.end - piece.start, piece.first_line, piece.plain
+        yield piece.at.start, piece.at.end, piece.at.first_line, piece.at.plain
 
 
 def plan_file(

@@ -56,7 +56,7 @@ class Format:
         """The pieces of a plain file, as byte ranges; text records are planned without copying blocks."""
         if self.quoting is not None:
             return (Range(*span) for span in delimited.plan_file(handle, target, self.quoting(layout)))
-        return (piece.range for piece in self.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), target, layout))
+        return (piece.at for piece in self.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), target, layout))
 
 
 def _csv(

@@ -16,7 +16,9 @@ from typing import NamedTuple
 
 
 class Range(NamedTuple):
-    """Where a piece is in a plain file, what the planner knows of it, and the text around it."""
+    """Where a piece is in the stream (or plain file), the line of its first byte (of ``prefix``'s
+    first byte, with one), whether every newline in it ends a record (a CSV parser may then skip its
+    quote scan), and the text its parser must read before and after it."""
 
     start: int
     end: int
@@ -28,28 +30,20 @@ class Range(NamedTuple):
 
 @dataclass(frozen=True)
 class Piece:
-    """``buffer[start:end]``, which is ``offset`` bytes into the stream, read as ``prefix`` +
-    it + ``suffix``; ``first_line`` is the line of the prefix's first byte (of the slice's, without
-    one). ``plain``: every newline in it ends a record (a CSV parser may skip its quote scan)."""
+    """``buffer[start:]``, as long as ``at`` says, read as ``at.prefix`` + it + ``at.suffix``."""
 
     buffer: bytes
     start: int
-    end: int
-    offset: int
-    first_line: int
-    plain: bool = False
-    prefix: bytes = b""
-    suffix: bytes = b""
+    at: Range
 
     @property
-    def range(self) -> Range:
-        end = self.offset + self.end - self.start
-        return Range(self.offset, end, self.first_line, self.plain, self.prefix, self.suffix)
+    def end(self) -> int:
+        return self.start + self.at.end - self.at.start
 
     def data(self) -> bytes:
         whole = self.start == 0 and self.end == len(self.buffer)
         body = self.buffer if whole else self.buffer[self.start : self.end]
-        return self.prefix + body + self.suffix if self.prefix or self.suffix else body
+        return self.at.prefix + body + self.at.suffix if self.at.prefix or self.at.suffix else body
 
 
 class Window:

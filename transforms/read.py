@@ -388,9 +388,9 @@ class ParseTaskFn(beam.DoFn):
                 yield from self._emit(spec, parsed)
             return
         for piece in fmt.pieces(blocks, self._range_bytes, spec.layout):
-            at_start = piece.offset == 0
-            data = piece.data().removeprefix(delimited.UTF8_BOM) if at_start else piece.data()
-            yield from self._emit(spec, fmt.parse(data, piece.first_line, spec.layout, wanted, at_start, piece.plain))
+            at = piece.at
+            data = piece.data().removeprefix(delimited.UTF8_BOM) if at.start == 0 else piece.data()
+            yield from self._emit(spec, fmt.parse(data, at.first_line, spec.layout, wanted, at.start == 0, at.plain))
 
     def _emit(self, spec: InputSpec, parsed: delimited.ParsedRange) -> Iterator[Any]:
         table = parsed.table

@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 
 from transforms.delimited import NEWLINE, UTF8_BOM, ParsedRange
 from transforms.jsonlines import LINE, RAW_BYTES, raw_text
-from transforms.pieces import Piece, Window
+from transforms.pieces import Piece, Range, Window
 
 SPLITTABLE = False
 SAMPLE_BYTES = 1 << 20  # the prefix that ``table=None`` looks at, as large as the launch-time sample
@@ -353,7 +353,7 @@ def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | N
             window.grow(target_bytes)
             continue
         if end == len(data) or end - start >= target_bytes:
-            yield Piece(data, start, end, window.offset + start, window.line_of(start))
+            yield Piece(data, start, Range(window.offset + start, window.offset + end, window.line_of(start)))
             if end == len(data):
                 return
             window.drop(end)
@@ -530,7 +530,8 @@ def copy_chunks(blocks: Iterator[bytes], target_bytes: int, table: str | None) -
                     break
                 end = rows_end
             suffix = b"" if cut_off and end == rows_end else END_OF_COPY
-            yield Piece(data, start, end, window.offset + start, window.line_of(start) - 1, False, header, suffix)
+            at = Range(window.offset + start, window.offset + end, window.line_of(start) - 1, False, header, suffix)
+            yield Piece(data, start, at)
             start = end
         if last:
             if marker < 0:
