@@ -452,3 +452,20 @@ def test_parquet(tmp_path: Path) -> None:
 def test_format_override(tmp_path: Path) -> None:
     path = write(tmp_path, "d.txt", b"ann@example.com:secret\nbob@example.com:x\n")
     assert read(path, fmt="combo").entries[0]["format"] == "combo"
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_sql_chunkers_agree_whatever_the_block_size(fmt: str, block: int) -> None:
+    data, _ = (_mysql if fmt == "mysql" else _pgdump)(120)
+    chunk = sqldump.statement_chunks if fmt == "mysql" else sqldump.copy_chunks
+    emails: list[str] = []
+    lines: list[int] = []
+    dead: list[tuple[int, str]] = []
+    parse = sqldump.parse_mysql if fmt == "mysql" else sqldump.parse_pgdump
+    for piece in chunk(iter([data[i : i + block] for i in range(0, len(data), block)]), 300, "users"):
+        parsed = parse(piece.data(), piece.at.first_line, ["id", "email", "name"], {"email": 1}, "users")
+        emails += parsed.table.column("email").to_pylist()
+        lines += parsed.table.column("_line").to_pylist()
+        dead += [(line, reason) for line, reason, _ in parsed.dead]
+    assert (emails, lines, sorted(dead)) == _whole(fmt, data)

@@ -12,7 +12,8 @@ leaves one dead letter for its cut-off remainder, so a truncation is never silen
 Large dumps are read in pieces (``statement_chunks``, ``copy_chunks``) that the same parsers
 read as if each were a small dump, so memory stays bounded and a plain file can be parsed in
 parallel: MySQL pieces end at statement ends, found by a quote-aware scan (a mysqldump
-statement is at most its ``--net-buffer-length``, 1 MB by default; a longer one is held whole);
+statement is at most its ``--net-buffer-length``, 1 MB by default; a longer one is held whole;
+a string still open at the end of what has been read waits for more, up to MAX_STATEMENT_BYTES);
 PostgreSQL pieces are COPY rows cut at newlines (COPY escapes newlines in values), each given
 its block's COPY header before and an end marker after, the last piece of a dump that ends
 inside a block excepted, so that its cut-off is reported as before.
@@ -39,6 +40,7 @@ SAMPLE_BYTES = 1 << 20  # the prefix that ``table=None`` looks at, as large as t
 BLOCK_BYTES = 1 << 24
 COPY_NULL = b"\\N"
 END_OF_COPY = b"\\.\n"
+MAX_STATEMENT_BYTES = 64 << 20  # mysqldump's max_allowed_packet; a quote open for longer is taken as stray
 SEMICOLON = ord(";")
 
 CUT_OFF = "SQL statement cut off"
@@ -201,11 +203,12 @@ def _skip(pattern: re.Pattern[bytes], data: bytes, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _statement_end(data: bytes, pos: int) -> int:
-    """Just past the ``;`` that ends the statement at ``pos`` (quotes respected), or the end of data."""
+def _statement_end(data: bytes, pos: int, partial: bool = False) -> int:
+    """Just past the ``;`` that ends the statement at ``pos`` (quotes respected), or the end of data,
+    which is also the answer for a quote that does not close in ``partial`` data (it may close later)."""
     while True:
         pos = _skip(_REST, data, pos)
-        if pos >= len(data):
+        if pos >= len(data) or (partial and data[pos] != SEMICOLON):
             return len(data)
         if data[pos] == SEMICOLON:
             return pos + 1
@@ -345,9 +348,11 @@ def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | N
     start = pos = 0
     while True:
         data = window.data
-        pos = _skip(_GAP, data, pos)
-        end = _statement_end(data, pos)
-        if end == len(data) and not window.done:  # the statement may go on past the buffer
+        statement = _skip(_GAP, data, pos)
+        # A string that has not closed by the buffer's end may yet close, unless it is already longer
+        # than any sane statement: then it is read as the whole-dump parser reads it (past the quote).
+        end = _statement_end(data, statement, not window.done and len(data) - statement < MAX_STATEMENT_BYTES)
+        if end == len(data) and not window.done:  # the statement (or a comment before it) may go on
             window.drop(start)
             pos, start = pos - start, 0
             window.grow(target_bytes)
