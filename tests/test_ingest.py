@@ -10,8 +10,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import json
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from transforms import jsonlines, sqldump
+from transforms import decode, jsonlines, sqldump
 from transforms.combiners import SumStatsFn
 from transforms.decode import Limits
 from transforms.errors import InputError
@@ -265,6 +268,30 @@ def test_gzip_bomb_stops_at_the_ratio(tmp_path: Path) -> None:
     bomb = gzip.compress(b"email\n" + b"a@b.com\n" * (20 << 20))
     entry = read(write(tmp_path, "bomb.gz", bomb), limits=Limits(max_ratio=50, max_bytes=1 << 40)).entries[0]
     assert entry["complete"] is False and "ratio over 50" in entry["incomplete_reason"]
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_when_closed() -> None:
+    def blocks() -> Iterator[bytes]:
+        yield from (b"%d" % i for i in range(50))
+        raise decode.Incomplete("cut off")
+
+    got: list[bytes] = []
+    with pytest.raises(decode.Incomplete, match="cut off"):
+        for block in decode.ahead(blocks(), depth=3):
+            got.append(block)
+    assert got == [b"%d" % i for i in range(50)]
+    produced: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for i in itertools.count():
+            produced.append(i)
+            yield b"x"
+
+    reader = decode.ahead(endless(), depth=2)
+    assert next(reader) == b"x"
+    reader.close()  # joins the thread: it must notice and stop
+    assert len(produced) <= 5
+    assert not [t for t in threading.enumerate() if t.name == "dumpmatch-read-ahead"]
 
 
 def _zip(tmp_path: Path, members: dict[str, bytes]) -> Path:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import charset_normalizer
 import zstandard
@@ -117,6 +119,52 @@ def decompress(raw: BinaryIO, compression: str, limits: Limits) -> Iterator[byte
                 yield out
     except _ERRORS as err:
         raise Incomplete(f"corrupt {compression} data after {produced} decompressed bytes: {err}") from None
+
+
+AHEAD_BLOCKS = 8  # blocks (of at most OUTPUT_BYTES) that ``ahead`` may produce before they are read
+_END = object()
+
+
+def ahead(blocks: Iterator[bytes], depth: int = AHEAD_BLOCKS) -> Iterator[bytes]:
+    """The same blocks, produced by a thread up to ``depth`` blocks ahead of the reader: zlib, bz2,
+    zstd and transcoding release the GIL, so decompressing the next blocks overlaps parsing this
+    one. An exception from ``blocks`` is raised here in its place; closing this iterator stops the
+    thread."""
+    handoff: queue.Queue[tuple[object, Exception | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[object, Exception | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put((block, None)):
+                    return
+        except Exception as err:  # handed to the reader, which raises it in the block's place
+            put((None, err))
+            return
+        put((_END, None))
+
+    thread = threading.Thread(target=produce, name="dumpmatch-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            block, err = handoff.get()
+            if err is not None:
+                raise err
+            if block is _END:
+                return
+            yield cast(bytes, block)
+    finally:
+        stop.set()
+        thread.join()
 
 
 def detect_encoding(sample: bytes) -> str:

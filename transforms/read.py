@@ -319,7 +319,7 @@ def _stream_blocks(spec: InputSpec, handle: BinaryIO, status: _Status) -> Iterat
         raw = decode.decompress(handle, spec.compression, spec.limits)
     else:
         raw = iter(lambda: handle.read(BLOCK_BYTES), b"")
-    return decode.transcode(_guarded(raw, status), spec.encoding, spec.bare_cr)
+    return decode.ahead(decode.transcode(_guarded(raw, status), spec.encoding, spec.bare_cr))
 
 
 def _counted(blocks: Iterator[bytes], spec: InputSpec) -> Iterator[bytes]:
