@@ -147,7 +147,7 @@ def ahead(blocks: Iterator[bytes], depth: int = AHEAD_BLOCKS) -> Iterator[bytes]
             for block in blocks:
                 if not put((block, None)):
                     return
-        except Exception as err:  # handed to the reader, which raises it in the block's place
+        except Exception as err:  # noqa: BLE001 - handed to the reader, which raises it in the block's place
             put((None, err))
             return
         put((_END, None))

@@ -40,6 +40,7 @@ SAMPLE_BYTES = 1 << 20  # the prefix that ``table=None`` looks at, as large as t
 BLOCK_BYTES = 1 << 24
 COPY_NULL = b"\\N"
 END_OF_COPY = b"\\.\n"
+TUPLE_WINDOW_BYTES = 1 << 16  # bytes of tuples one regex match may cover when cutting an INSERT
 MAX_STATEMENT_BYTES = 64 << 20  # mysqldump's max_allowed_packet; a quote open for longer is taken as stray
 SEMICOLON = ord(";")
 
@@ -60,6 +61,7 @@ _VALUE_SOURCE = rb"(?:_\w+\s*|[nN])?'(" + _SQ_BODY + rb")'|\"(" + _DQ_BODY + rb"
 _VALUE = re.compile(_VALUE_SOURCE, re.S)
 _VALUES = rb"(?:" + _VALUE_SOURCE + rb")(?:\s*,\s*(?:" + _VALUE_SOURCE + rb"))*"
 _TUPLE = re.compile(rb"\s*(?P<tuple>\(\s*(?P<body>" + _VALUES + rb")?\s*\))\s*(?P<sep>[,;])?", re.S)
+_TUPLE_RUN = re.compile(rb"(?:\s*\(\s*(?:" + _VALUES + rb")?\s*\)\s*,)*", re.S)  # whole tuples, each with its comma
 _RESYNC = re.compile(rb"\)\s*(?:,\s*(?=\()|;)")
 _ON_DUPLICATE = re.compile(rb"\s*ON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.I)
 _SPACE = re.compile(rb"\s*")
@@ -205,14 +207,25 @@ def _skip(pattern: re.Pattern[bytes], data: bytes, pos: int) -> int:
 
 def _statement_end(data: bytes, pos: int, partial: bool = False) -> int:
     """Just past the ``;`` that ends the statement at ``pos`` (quotes respected), or the end of data,
-    which is also the answer for a quote that does not close in ``partial`` data (it may close later)."""
+    which is also the answer for a quote that does not close in ``partial`` data (it may close later).
+    Scanned a window at a time: one match over a long statement keeps a backtracking entry per
+    string in ``re`` (86 MiB for a 4 MB INSERT)."""
+    window = TUPLE_WINDOW_BYTES
     while True:
-        pos = _skip(_REST, data, pos)
-        if pos >= len(data) or (partial and data[pos] != SEMICOLON):
+        stop = min(len(data), pos + window)
+        match = _REST.match(data, pos, stop)
+        reached = match.end() if match else pos
+        if reached < stop and data[reached] == SEMICOLON:
+            return reached + 1
+        if reached == stop == len(data):
             return len(data)
-        if data[pos] == SEMICOLON:
-            return pos + 1
-        pos += 1  # a quote that never closes: read past it
+        if stop < len(data):  # read on: from the quote the window cut, with more room if it is long
+            window = window * 2 if reached == pos else TUPLE_WINDOW_BYTES
+            pos = reached
+            continue
+        if partial:
+            return len(data)
+        pos = reached + 1  # a quote that never closes: read past it
 
 
 def _column_definitions(data: bytes, pos: int) -> list[str]:
@@ -342,10 +355,13 @@ def parse_mysql(
 
 
 def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | None = None) -> Iterator[Piece]:
-    """Consecutive pieces of a MySQL dump of at least ``target_bytes``, each ending at a statement end."""
+    """Consecutive pieces of a MySQL dump of at least ``target_bytes``, each ending at a statement end,
+    or between two tuples of an INSERT too long for the buffer: that piece then ends with ``;`` and the
+    next one begins with the statement's ``INSERT … VALUES``, so each still reads as a small dump."""
     window = Window(blocks)
     window.fill(target_bytes)
     start = pos = 0
+    header = b""  # the INSERT that the piece at ``start`` continues, if it was cut between tuples
     while True:
         data = window.data
         statement = _skip(_GAP, data, pos)
@@ -353,18 +369,72 @@ def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | N
         # than any sane statement: then it is read as the whole-dump parser reads it (past the quote).
         end = _statement_end(data, statement, not window.done and len(data) - statement < MAX_STATEMENT_BYTES)
         if end == len(data) and not window.done:  # the statement (or a comment before it) may go on
+            cut = _between_tuples(data, statement, header if statement == start else b"", start + target_bytes)
+            if cut is not None:
+                last, following, continued = cut
+                line = _line(window, start, header)
+                yield Piece(data, start, Range(window.offset + start, window.offset + last, line, False, header, b";"))
+                window.drop(following)
+                start = pos = 0
+                header = continued
+                continue
             window.drop(start)
             pos, start = pos - start, 0
             window.grow(target_bytes)
             continue
         if end == len(data) or end - start >= target_bytes:
-            yield Piece(data, start, Range(window.offset + start, window.offset + end, window.line_of(start)))
+            at = Range(window.offset + start, window.offset + end, _line(window, start, header), False, header)
+            yield Piece(data, start, at)
             if end == len(data):
                 return
             window.drop(end)
             start = pos = 0
+            header = b""
         else:
             pos = end
+
+
+def _line(window: Window, start: int, header: bytes) -> int:
+    """The line of a piece's first byte, counting the header put before it as its own lines."""
+    return window.line_of(start) - header.count(b"\n")
+
+
+def _between_tuples(data: bytes, statement: int, header: bytes, limit: int) -> tuple[int, int, bytes] | None:
+    """Where an INSERT (or, with ``header``, the rest of one) that runs past the buffer can be cut: at
+    the comma after the last whole tuple before ``limit`` (after the first tuple if none fits there),
+    where the next tuple starts, and the INSERT's header; None while the buffer is shorter than
+    ``limit``, or for a statement that is no INSERT or whose first tuple is not whole yet. A first
+    tuple that does not parse is cut after where the parser resynchronises, so it is dead-lettered
+    as in the whole dump."""
+    if len(data) < limit:
+        return None
+    if not header:
+        insert = _INSERT.match(data, statement)
+        if insert is None:
+            return None
+        header, statement = data[statement : insert.end()], insert.end()
+    end = _whole_tuples(data, statement, limit)
+    if end == statement and (first := _TUPLE.match(data, statement)) and first["sep"] == b",":
+        end = first.end()
+    if end > statement:
+        return end - 1, _skip(_SPACE, data, end), header
+    boundary = _RESYNC.search(data, statement)
+    if boundary is None or data[boundary.end() - 1] == SEMICOLON:
+        return None
+    return boundary.start() + 1, boundary.end(), header
+
+
+def _whole_tuples(data: bytes, pos: int, limit: int) -> int:
+    """Just past the comma of the last whole tuple before ``limit`` (``pos`` if none), matched a window
+    at a time: one repetition over megabytes of tuples keeps a backtracking entry per tuple in ``re``
+    (350 MiB for 4 MB)."""
+    end = pos
+    while end < limit:
+        run = _TUPLE_RUN.match(data, end, min(limit, end + TUPLE_WINDOW_BYTES))
+        if run is None or run.end() == end:
+            break
+        end = run.end()
+    return end
 
 
 def _add_tuples(data: bytes, statement: _Insert, positions: dict[str, int | None], expected: int, rows: _Rows) -> None:
