@@ -11,9 +11,9 @@ leaves one dead letter for its cut-off remainder, so a truncation is never silen
 
 Large dumps are read in pieces (``statement_chunks``, ``copy_chunks``) that the same parsers
 read as if each were a small dump, so memory stays bounded and a plain file can be parsed in
-parallel: MySQL pieces end at statement ends, found by a quote-aware scan (a mysqldump
-statement is at most its ``--net-buffer-length``, 1 MB by default; a longer one is held whole;
-a string still open at the end of what has been read waits for more, up to MAX_STATEMENT_BYTES);
+parallel: MySQL pieces end at statement ends, found by a quote-aware scan (a string still
+open at the end of what has been read waits for more, up to MAX_STATEMENT_BYTES), or between two
+tuples of an INSERT longer than the buffer, the next piece repeating its ``INSERT … VALUES``;
 PostgreSQL pieces are COPY rows cut at newlines (COPY escapes newlines in values), each given
 its block's COPY header before and an end marker after, the last piece of a dump that ends
 inside a block excepted, so that its cut-off is reported as before.
