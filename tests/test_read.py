@@ -123,3 +123,34 @@ def test_max_quoted_lines_must_allow_a_line(tmp_path: Path) -> None:
     path.write_bytes(b"email\nx@y.com\n")
     with pytest.raises(InputError, match="--max-quoted-lines must be at least 1"):
         inspect_inputs([str(path)], {}, "--dump", max_quoted_lines=0)
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+def test_sql_dump_ranges_through_a_pipeline(tmp_path: Path, test_pipeline, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    rows = [(i, f"u{i}@x.com") for i in range(300)]
+    if fmt == "mysql":
+        create = b"CREATE TABLE `users` (\n  `id` int,\n  `email` varchar(255)\n);\n"
+        # One long INSERT, so ranges cut it between tuples and repeat its header.
+        data = (
+            create
+            + b"INSERT INTO `users` VALUES "
+            + b",".join(b"(%d,'%s')" % (i, e.encode()) for i, e in rows)
+            + b";\n"
+        )
+    else:
+        body = b"".join(b"%d\t%s\n" % (i, e.encode()) for i, e in rows)
+        data = b"COPY public.users (id, email) FROM stdin;\n" + body + b"\\.\n"
+    path = tmp_path / "dump.sql"
+    path.write_bytes(data)
+    specs = inspect_inputs([str(path)], {}, "--dump")
+    assert specs[0].format == fmt and specs[0].splittable
+    with test_pipeline() as p:
+        read = p | ReadRecords(specs, range_bytes=512, batch_rows=50)
+        emails = read.records | beam.FlatMap(lambda b: b.column("email").to_pylist())
+        stats = read.stats | "Sum" >> beam.CombineGlobally(SumStatsFn())
+        assert_that(emails, equal_to([e for _, e in rows]), label="emails")
+        assert_that(
+            stats | beam.Map(lambda s: s["inputs"][str(path)]),
+            equal_to([{"rows_read": 300, "rows_parsed": 300, "rows_dead_lettered": 0, "headers": 0}]),
+            label="stats",
+        )

@@ -368,9 +368,10 @@ def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | N
         # A string that has not closed by the buffer's end may yet close, unless it is already longer
         # than any sane statement: then it is read as the whole-dump parser reads it (past the quote).
         end = _statement_end(data, statement, not window.done and len(data) - statement < MAX_STATEMENT_BYTES)
-        if end == len(data) and not window.done:  # the statement (or a comment before it) may go on
+        runs_on = end == len(data) and not window.done  # the statement (or a comment before it) may go on
+        if runs_on or end - start > target_bytes:  # a long INSERT is cut between tuples near the target
             cut = _between_tuples(data, statement, header if statement == start else b"", start + target_bytes)
-            if cut is not None:
+            if cut is not None and cut[0] < end:
                 last, following, continued = cut
                 line = _line(window, start, header)
                 yield Piece(data, start, Range(window.offset + start, window.offset + last, line, False, header, b";"))
@@ -378,6 +379,7 @@ def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | N
                 start = pos = 0
                 header = continued
                 continue
+        if runs_on:
             window.drop(start)
             pos, start = pos - start, 0
             window.grow(target_bytes)
