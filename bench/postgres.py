@@ -334,6 +334,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     key = args.out / "bench.key"
     key.write_text(secrets.token_hex(32) + "\n")
+    key.chmod(0o600)
     self_cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(args.out)]
     self_cmd += ["--partitions", str(args.partitions)]
     steps: list[Step] = []

@@ -106,6 +106,7 @@ def generate(args: argparse.Namespace) -> None:
     pacsv.write_csv(base, args.out / "customers.csv")
     pacsv.write_csv(dump.table, args.out / "dump.csv")
     (args.out / "bench.key").write_text(secrets.token_hex(32) + "\n")
+    (args.out / "bench.key").chmod(0o600)
     genuine = len(dump.source_customer) - dump.source_customer.null_count
     (args.out / "generated.json").write_text(json.dumps({"genuine_rows": genuine}))
 

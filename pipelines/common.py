@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,16 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 from apache_beam.runners.runner import PipelineRunner, create_runner
 
+from transforms import progress as progress_line
 from transforms.errors import InputError
+from transforms.logs import printable
 
 DIRECT = ("DirectRunner", "direct", None)
 # Only a source checkout (an editable install) has it; an installed copy has no setup.py beside it.
 SETUP_PY = Path(__file__).resolve().parent.parent / "setup.py"
 DATAFLOW_HELP = "see dataflow/README.md"
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,10 +43,27 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+class _LogLevel(argparse.Action):
+    """Applies ``--log-level`` as soon as it is parsed, so every command has it without code of its own."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, _: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, value)
+        configure_logging(LOG_LEVELS[value])
+
+
 def parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return _Parser(
+    made = _Parser(
         prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    made.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        action=_LogLevel,
+        help="log to stderr from this level on (default error); logs carry counts and names, never values",
+    )
+    return made
 
 
 def beam_options(beam_args: list[str], prog: str) -> PipelineOptions:
@@ -141,24 +164,73 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it), one escaped line per record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
+def configure_logging(level: int) -> None:
+    """Beam logs at INFO (and warns about optional GCP clients); users want errors only unless they ask.
+    Every record goes through one handler that keeps it on one line; without one, Python's last-resort
+    handler would print messages unescaped."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_OneLineFormatter(LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def progress(
+    options: PipelineOptions, quiet: bool, prog: str, total_bytes: int
+) -> contextlib.AbstractContextManager[str | None]:
+    """A progress line on stderr while the pipeline runs in this process, only on a terminal and without
+    --quiet; yields the folder the reading DoFns tally into, or None (see transforms/progress.py)."""
+    enabled = options.view_as(StandardOptions).runner in DIRECT and not quiet and sys.stderr.isatty()
+    return progress_line.shown(prog, total_bytes, sys.stderr, enabled)
+
+
 def quiet_logging() -> None:
-    """Beam logs at INFO (and warns about optional GCP clients); users want errors only."""
-    logging.getLogger().setLevel(logging.ERROR)
+    configure_logging(logging.ERROR)
+
+
+DONE, FAILED, INPUT_ERROR, CHANGED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result when its exit code says more than "done": reverify exits CHANGED (3) when
+    something material changed, so a scheduler can alert on it."""
+
+    exit_code: int
+    result: Any
 
 
 def entry(run: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
-    """Runs a pipeline command: exit 0 done, 2 bad input (one line), 1 unexpected failure."""
+    """Runs a pipeline command: exit 0 done (or the command's Outcome), 2 bad input (one line), 1
+    unexpected failure."""
     quiet_logging()
     try:
-        run(argv)
+        result = run(argv)
     except InputError as err:
-        print(f"dumpmatch: error: {err}", file=sys.stderr)
-        return 2
+        print(f"dumpmatch: error: {printable(str(err))}", file=sys.stderr)
+        return INPUT_ERROR
     except KeyboardInterrupt:
         print("dumpmatch: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last resort: say what failed, keep the trace
-        traceback.print_exc(file=sys.stderr)
-        print(f"dumpmatch: unexpected failure: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    return 0
+        for line in traceback.format_exc().splitlines():
+            print(printable(line), file=sys.stderr)
+        print(f"dumpmatch: unexpected failure: {type(err).__name__}: {printable(str(err))}", file=sys.stderr)
+        return FAILED
+    return result.exit_code if isinstance(result, Outcome) else DONE

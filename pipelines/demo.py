@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import pyarrow.csv as pacsv
 
 from pipelines import common, match, sketch
 from transforms import storage, synthetic
+from transforms.report import REPORT_HTML
 
 CUSTOMERS = 2000
 DUMP_ROWS = 1000
@@ -34,6 +36,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     customers_path = storage.join(out, "customers.csv")
     dump_path = storage.join(out, "dump.csv")
     storage.write_bytes(key_path, (secrets.token_hex(32) + "\n").encode("ascii"))
+    if "://" not in key_path:
+        os.chmod(key_path, 0o600)  # as a key file should be (the commands warn otherwise)
     base = synthetic.customers(args.customers)
     storage.write_bytes(customers_path, _csv(base))
     storage.write_bytes(dump_path, _csv(synthetic.dump(base, args.dump_rows, GENUINE_FRACTION).table) + MALFORMED)
@@ -71,6 +75,7 @@ def _print_headline(report: dict[str, Any], out: str, bundle_path: str, run_path
     print(f"  verdict: {verdict['label']} (confidence {verdict['confidence']:.2f}): {'; '.join(verdict['reasons'])}")
     for field, numbers in report["fields"].items():
         print(f"  {field:<10} matched {numbers['matched']:>6} of {numbers['values']:>6} values")
+    print(f"the full report, to open in a browser: {storage.join(run_path, REPORT_HTML)}")
 
 
 def main() -> int:

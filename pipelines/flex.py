@@ -12,13 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipelines import common, match, sketch
+from pipelines import common, match, reverify, sketch
 from transforms.errors import InputError
 
 Run = Callable[[Sequence[str] | None], Any]
 COMMANDS: dict[str, tuple[Run, Callable[[], argparse.ArgumentParser]]] = {
     "sketch": (sketch.run, sketch.make_parser),
     "match": (match.run, match.make_parser),
+    "reverify": (reverify.run, reverify.make_parser),
 }
 SWITCH_VALUES = {"true": True, "false": False}
 

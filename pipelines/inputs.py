@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from transforms import decode, delimited
+from transforms import decode
+from transforms.errors import InputError
 from transforms.formats import FORMAT_NAMES
 from transforms.read import DEFAULT_LIMITS
 
@@ -37,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-quoted-lines",
         type=int,
-        default=delimited.MAX_QUOTED_LINES,
+        default=DEFAULT_LIMITS.max_quoted_lines,
         help="CSV: most lines one quoted field may span; past it the opening quote is taken as stray and only "
-        f"its line is dead-lettered (default {delimited.MAX_QUOTED_LINES})",
+        f"its line is dead-lettered (default {DEFAULT_LIMITS.max_quoted_lines})",
     )
     parser.add_argument(
         "--max-compression-ratio",
@@ -53,7 +54,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LIMITS.max_bytes,
         help=f"stop decompressing an input past this many bytes (default {DEFAULT_LIMITS.max_bytes})",
     )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=DEFAULT_LIMITS.max_record_bytes,
+        help="dead-letter a CSV, JSON-lines or combo-list record longer than this, unread "
+        f"(default {DEFAULT_LIMITS.max_record_bytes})",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress line on stderr (it is shown only on a terminal anyway)"
+    )
 
 
 def limits(args: argparse.Namespace) -> decode.Limits:
-    return decode.Limits(max_ratio=args.max_compression_ratio, max_bytes=args.max_decompressed_bytes)
+    if args.max_record_bytes < 1:
+        raise InputError(f"--max-record-bytes {args.max_record_bytes}: give at least 1")
+    if args.max_quoted_lines < 1:
+        raise InputError(f"--max-quoted-lines {args.max_quoted_lines}: give at least 1")
+    return decode.Limits(
+        max_ratio=args.max_compression_ratio,
+        max_bytes=args.max_decompressed_bytes,
+        max_record_bytes=args.max_record_bytes,
+        max_quoted_lines=args.max_quoted_lines,
+    )

@@ -6,13 +6,14 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from datasketch import MinHash
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, library, storage, verdict
+from transforms import __version__, bundle, hashing, html_report, library, storage, verdict, versions
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
@@ -20,12 +21,16 @@ from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.probe import CANDIDATE_SCHEMA, DUMP, POSTING_CAP, ProbeFn
 from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
-from transforms.report import REPORT, build_report, check_inputs
+from transforms.report import REPORT, REPORT_HTML, build_report, check_inputs
+from transforms.samples import DEFAULT_SAMPLES, SampleRows
 
+PROG = "dumpmatch match"
 RUN_FORMAT = "dumpmatch-run"
 MANIFEST = "manifest.json"
 CANDIDATES = "candidates"
 DEAD_LETTER = "dead_letter"
+CANDIDATE_ORDER = ["source_file", "line", "customer_id"]
+CSV_FILES = (f"{CANDIDATES}.csv", f"{DEAD_LETTER}.csv")
 EPILOG = """example:
   dumpmatch match --bundle bundle/ --dump sample.csv --out runs/sample --key-file dumpmatch.key
   dumpmatch match --bundle gs://b/bundle --dump 'gs://b/dump/*.csv' --out gs://b/runs/1 \\
@@ -36,7 +41,7 @@ EPILOG = """example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Our own options, kept out of Beam's global PipelineOptions registry (see ARCHITECTURE.md)."""
-    parser.add_argument("--bundle", required=True, help="bundle folder written by dumpmatch sketch")
+    add_bundle_options(parser)
     parser.add_argument(
         "--dump",
         nargs="+",
@@ -46,9 +51,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "PostgreSQL dump, Parquet; .gz/.bz2/.zst/.zip",
     )
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write, local or gs://")
+    add_dump_options(parser)
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="use only the bundle's sketches (as a partner holding a --sketch-only bundle would): estimates, "
+        "no candidates",
+    )
+    parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help=f"also write {CANDIDATES}.csv and {DEAD_LETTER}.csv for spreadsheets, with formula cells neutralized",
+    )
+    parser.add_argument(
+        "--library",
+        metavar="DIR",
+        help="library of earlier dumps, local or gs://: report which ones contain this dump, then add it",
+    )
+    parser.add_argument(
+        "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
+    )
+    parser.add_argument(
+        "--show-samples",
+        type=int,
+        nargs="?",
+        const=DEFAULT_SAMPLES,
+        default=0,
+        metavar="N",
+        help=f"put the dump's own values of the first N candidate rows (default {DEFAULT_SAMPLES}) in report.json "
+        "and report.html; without it no dump value is in either",
+    )
+
+
+def add_bundle_options(parser: argparse.ArgumentParser) -> None:
+    """What a dump is matched against (reverify takes the same)."""
+    parser.add_argument(
+        "--bundle",
+        required=True,
+        help="bundle folder written by dumpmatch sketch, or a folder of versions (sketch --versioned): the newest",
+    )
     parser.add_argument(
         "--key-file", metavar="KEY", help=f"the key the bundle was made with; default: ${hashing.KEY_ENV}"
     )
+
+
+def add_dump_options(parser: argparse.ArgumentParser) -> None:
+    """How one dump is read and linked: what ``library add`` records for reverify to replay."""
     parser.add_argument(
         "--columns", metavar="MAP", help='map fields to dump headers, e.g. email=Mail,name="Full Name",id:order=Order'
     )
@@ -61,188 +110,277 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=POSTING_CAP,
         help=f"a value shared by more customers than this links no one (default {POSTING_CAP})",
     )
-    parser.add_argument(
-        "--no-index",
-        action="store_true",
-        help="use only the bundle's sketches (as a partner holding a --sketch-only bundle would): estimates, "
-        "no candidates",
-    )
-    parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
-    parser.add_argument(
-        "--library",
-        metavar="DIR",
-        help="library of earlier dumps, local or gs://: report which ones contain this dump, then add it",
-    )
-    parser.add_argument(
-        "--library-label", metavar="TEXT", help="this dump's name in the library (default: the run folder)"
-    )
 
 
 def make_parser() -> argparse.ArgumentParser:
     """The whole command line but Beam's options, for run() and the flex-template launcher alike."""
-    p = common.parser("dumpmatch match", __doc__ or "", EPILOG)
+    p = common.parser(PROG, __doc__ or "", EPILOG)
     add_arguments(p)
     inputs.add_arguments(p)
     return p
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One match decided at launch: what the graph reads, probes and writes. ``reverify`` adjusts it
+    (library entry and exclusions, known checksums, extra manifest keys) and builds the same graph."""
+
+    args: dict[str, Any]  # the options as given: the run manifest records them
+    out: str
+    key_path: str
+    fingerprint: str
+    bundle: str  # the bundle folder used: a versions folder's newest version
+    manifest: dict[str, Any]  # the bundle's
+    specs: list[InputSpec]
+    region: str | None
+    use_index: bool
+    library_entry: str | None = None
+    library_exclude: tuple[str, ...] = ()
+    checksums: dict[str, str] | None = None  # inputs' SHA-256 when known at launch: the files are not read
+    extra: dict[str, Any] = field(default_factory=dict)  # more run-manifest keys
+
+    @property
+    def stage(self) -> str:
+        return storage.join(self.out, storage.STAGING)
+
+
+class Source(NamedTuple):
+    """What the probe consumes: keyed-digest batches, dead-letter tables and read accounting; and, when
+    they are known already, the dump's own sketches, which depend on its digests alone."""
+
+    digests: beam.PCollection
+    dead: beam.PCollection
+    stats: beam.PCollection
+    dump_minhash: beam.PCollection | None = None  # (field, MinHash)
+    dump_distinct: beam.PCollection | None = None  # ((DUMP, field), HyperLogLogPlusPlus)
+
+
+class Built(NamedTuple):
+    source: Source
+    dump_minhash: beam.PCollection  # (field, MinHash)
+    distinct: beam.PCollection  # ((DUMP | BLOOM | MATCHED, field), HyperLogLogPlusPlus)
+    published: beam.PCollection  # one element once the run folder is complete
+
+
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Matches the dump and returns the report."""
     args, beam_args = make_parser().parse_known_args(argv)
-    options = common.beam_options(beam_args, "dumpmatch match")
-    if args.output_shards < 1 or args.posting_cap < 1:
-        raise InputError("dumpmatch match: --output-shards and --posting-cap must be at least 1")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
-    manifest = bundle.read_manifest(args.bundle)
-    bundle.check_key(args.bundle, manifest, key.fingerprint)
-    if not manifest["fields"]:
-        raise InputError(f"bundle {args.bundle} holds no fields: sketch a customer base with data first")
-    specs = inspect_inputs(
-        args.dump,
-        parse_mapping(args.columns, "--columns"),
-        "--dump",
-        args.format,
-        inputs.limits(args),
-        args.table,
-        args.max_quoted_lines,
-    )
-    region = args.default_region or manifest.get("default_region")
-    use_index = bundle.has_index(manifest) and not args.no_index
+    options = common.beam_options(beam_args, PROG)
+    job = plan(args)
+    clear(job)
+    total_bytes = sum(spec.size for spec in job.specs)
+    with (
+        common.progress(options, args.quiet, PROG, total_bytes) as progress_folder,
+        storage.cleaned_on_failure(job.stage),
+        common.make_pipeline(options) as pipeline,
+    ):
+        build(pipeline, job, progress_folder=progress_folder)
+    if not common.finished_here(options, PROG, job.stage):
+        return {}
+    return finish(job)
+
+
+def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan:
+    """Every launch-time check: key against bundle, the inputs (unless ``specs`` are known already), the
+    library. A bad one stops the run before anything is written."""
+    if args.output_shards < 1 or args.posting_cap < 1 or args.show_samples < 0:
+        raise InputError(f"{PROG}: --output-shards and --posting-cap must be at least 1, --show-samples 0 or more")
+    against = target(args)
+    if specs is None:
+        mapping = parse_mapping(args.columns, "--columns")
+        specs = inspect_inputs(args.dump, mapping, "--dump", args.format, inputs.limits(args), args.table)
     library_entry = None
     if args.library:
         library.check_label(args.library_label or args.out)
         library.read_index(args.library)  # an unreadable library stops the run before any work
         library_entry = library.new_entry_id()  # chosen here, so a retried Publish step adds nothing twice
-    stage = storage.join(args.out, storage.STAGING)
-    for stale in (MANIFEST, REPORT, CANDIDATES, DEAD_LETTER, storage.STAGING):
-        storage.delete_tree(storage.join(args.out, stale))
+    return Plan(
+        args=vars(args),
+        out=args.out,
+        key_path=against.key_path,
+        fingerprint=against.fingerprint,
+        bundle=against.bundle,
+        manifest=against.manifest,
+        specs=specs,
+        region=args.default_region or against.manifest.get("default_region"),
+        use_index=bundle.has_index(against.manifest) and not args.no_index,
+        library_entry=library_entry,
+    )
 
+
+@dataclass(frozen=True)
+class Target:
+    """The bundle a run probes and the key it runs with, checked against each other at launch."""
+
+    key_path: str
+    fingerprint: str
+    bundle: str  # a versions folder resolved to its newest version
+    manifest: dict[str, Any]
+
+
+def target(args: argparse.Namespace) -> Target:
+    """--key-file and --bundle: a key that is not the bundle's, or a bundle without fields, stops here."""
+    key_path, key = hashing.open_key(args.key_file)
+    bundle_path = versions.resolve(args.bundle)
+    manifest = bundle.read_manifest(bundle_path)
+    bundle.check_key(bundle_path, manifest, key.fingerprint)
+    if not manifest["fields"]:
+        raise InputError(f"bundle {bundle_path} holds no fields: sketch a customer base with data first")
+    return Target(key_path, key.fingerprint, bundle_path, manifest)
+
+
+def clear(job: Plan) -> None:
+    """Removes a previous run's outputs from the run folder, so no stale file survives this run."""
+    for stale in (MANIFEST, REPORT, REPORT_HTML, CANDIDATES, DEAD_LETTER, *CSV_FILES, storage.STAGING):
+        storage.delete_tree(storage.join(job.out, stale))
+
+
+def build(
+    pipeline: beam.Pipeline | beam.pvalue.PBegin,
+    job: Plan,
+    source: Source | None = None,
+    progress_folder: str | None = None,
+) -> Built:
+    """The match graph; ``source`` replaces reading and preparing the dump (reverify's digest cache)."""
     launched = time.time()
-    with storage.cleaned_on_failure(stage), common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> ReadRecords(specs)
-        probed = (
-            read.records
-            | "Prepare" >> Prepare(key_path, region)
-            | "Probe"
-            >> beam.ParDo(ProbeFn(args.bundle, key.fingerprint, args.posting_cap, use_index)).with_outputs(
-                ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates"
-            )
-        )
-        candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
-            storage.join(stage, CANDIDATES),
-            CANDIDATES,
-            CANDIDATE_SCHEMA,
-            args.output_shards,
-            ["source_file", "line", "customer_id"],
-        )
-        dead_files = read.dead | "WriteDeadLetters" >> WriteTables(
-            storage.join(stage, DEAD_LETTER),
-            DEAD_LETTER,
-            DEAD_LETTER_SCHEMA,
-            args.output_shards,
-            ["source_file", "line"],
-        )
-        stats = (read.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
-        distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
+    shards = job.args["output_shards"]
+    if source is None:
+        read = pipeline | "Read" >> ReadRecords(job.specs, progress_folder=progress_folder)
+        source = Source(read.records | "Prepare" >> Prepare(job.key_path, job.region), read.dead, read.stats)
+    known = source.dump_minhash is not None
+    probed = source.digests | "Probe" >> beam.ParDo(
+        ProbeFn(job.bundle, job.fingerprint, job.args["posting_cap"], job.use_index, dump_digests=not known)
+    ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates")
+    candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
+        storage.join(job.stage, CANDIDATES),
+        CANDIDATES,
+        CANDIDATE_SCHEMA,
+        shards,
+        CANDIDATE_ORDER,
+        storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
+    )
+    dead_files = source.dead | "WriteDeadLetters" >> WriteTables(
+        storage.join(job.stage, DEAD_LETTER),
+        DEAD_LETTER,
+        DEAD_LETTER_SCHEMA,
+        shards,
+        ["source_file", "line"],
+        storage.join(job.stage, CSV_FILES[1]) if job.args["csv"] else None,
+    )
+    stats = (source.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
+    distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
+    if source.dump_minhash is not None:
+        distinct = (distinct, source.dump_distinct) | "WithDumpDistinct" >> beam.Flatten()
+        dump_minhash = source.dump_minhash
+    else:
         dump_minhash = (
             probed.digests
             | "DumpDigests" >> beam.Filter(lambda kv: kv[0][0] == DUMP)
             | "ByField" >> beam.MapTuple(lambda key, digests: (key[1], digests))
             | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
         )
-        checksums = pipeline | "InputChecksums" >> InputChecksums(specs)
-        seed = pipeline | "Seed" >> beam.Create([None])
-        report_path = seed | "WriteReport" >> beam.Map(
-            _write_report,
-            stage,
-            specs,
-            args.bundle,
-            manifest,
-            beam.pvalue.AsSingleton(stats),
-            beam.pvalue.AsDict(distinct),
-            beam.pvalue.AsDict(dump_minhash),
-            beam.pvalue.AsDict(checksums),
-            use_index,
-            args.library,
-        )
-        _ = seed | "Publish" >> beam.Map(
-            _publish,
-            stage,
-            args.out,
-            manifest,
-            vars(args),
-            launched,
-            beam.pvalue.AsSingleton(report_path),
-            beam.pvalue.AsList(candidate_files),
-            beam.pvalue.AsList(dead_files),
-            beam.pvalue.AsDict(dump_minhash),
-            library_entry,
-        )
-    if not common.finished_here(options, "dumpmatch match", stage):
-        return {}
-    report = storage.read_json(storage.join(args.out, REPORT))
-    check_inputs(report["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
+    if job.checksums is None:
+        checksums = pipeline | "InputChecksums" >> InputChecksums(job.specs)
+    else:
+        checksums = pipeline | "InputChecksums" >> beam.Create(sorted(job.checksums.items()))
+    samples = job.args["show_samples"]
+    sample_rows = (
+        beam.pvalue.AsSingleton(probed.candidates | "Samples" >> SampleRows(job.specs, samples)) if samples else None
+    )
+    seed = pipeline | "Seed" >> beam.Create([None])
+    report_path = seed | "WriteReport" >> beam.Map(
+        _write_report,
+        job,
+        beam.pvalue.AsSingleton(stats),
+        beam.pvalue.AsDict(distinct),
+        beam.pvalue.AsDict(dump_minhash),
+        beam.pvalue.AsDict(checksums),
+        sample_rows,
+    )
+    published = seed | "Publish" >> beam.Map(
+        _publish,
+        job,
+        launched,
+        beam.pvalue.AsSingleton(report_path),
+        beam.pvalue.AsList(candidate_files),
+        beam.pvalue.AsList(dead_files),
+        beam.pvalue.AsDict(dump_minhash),
+    )
+    return Built(source, dump_minhash, distinct, published)
+
+
+def finish(job: Plan) -> dict[str, Any]:
+    """The published report, after the checks that turn a short or mostly-garbage read into exit 2."""
+    report = storage.read_json(storage.join(job.out, REPORT))
+    check_inputs(report["inputs"], job.args["allow_truncated"], job.args["max_dead_letter_fraction"])
     return report
 
 
 def _write_report(
     _: None,
-    out: str,
-    specs: list[InputSpec],
-    bundle_path: str,
-    manifest: dict[str, Any],
+    job: Plan,
     stats: dict[str, Any],
     distinct: dict,
     dump_minhash: dict,
     checksums: dict[str, str],
-    use_index: bool,
-    library_path: str | None,
+    samples: list[dict[str, Any]] | None,
 ) -> str:
-    report = build_report(specs, stats, distinct, dump_minhash, bundle_path, manifest, checksums, use_index)
+    """report.json and report.html, staged with the run's other outputs (so the manifest lists both)."""
+    report = build_report(job.specs, stats, distinct, dump_minhash, job.bundle, job.manifest, checksums, job.use_index)
+    library_path = job.args["library"]
     if library_path:
-        found = library.containment(library_path, manifest["key_fingerprint"], *_sized(report, dump_minhash))
+        found = library.containment(
+            library_path, job.fingerprint, *_sized(report, dump_minhash), exclude=job.library_exclude
+        )
         report["library"] = found.rows  # what verdict.decide reads: resolved containments only
         report["library_search"] = {"path": library_path, **found.summary()}
     report["verdict"] = verdict.decide(report)
-    path = storage.join(out, REPORT)
+    if samples is not None:
+        report["samples"] = samples  # only with --show-samples: the dump's own values
+    path = storage.join(job.stage, REPORT)
     storage.write_json(path, report)
+    # What the manifest will hold, so `dumpmatch report` re-renders the same bytes from it.
+    page = html_report.render_run(report, {"tool_version": __version__, "options": run_options(job.args)})
+    storage.write_bytes(storage.join(job.stage, REPORT_HTML), page.encode("utf-8"))
     return path
+
+
+def run_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The options a manifest records: all but the key file's path."""
+    return {k: v for k, v in sorted(args.items()) if k != "key_file"}
 
 
 def _publish(
     _: None,
-    stage: str,
-    out: str,
-    bundle_manifest: dict[str, Any],
-    args: dict[str, Any],
+    job: Plan,
     launched: float,
     _report: str,
     _candidates: list[str],
     _dead_letters: list[str],
     dump_minhash: dict[str, MinHash],
-    library_entry: str | None,
-) -> None:
+) -> str:
     """The graph's last step — its side inputs are every written output, so it runs after them: move
     the staged outputs into place, then write the manifest. Being in the graph, it runs however the job
-    was launched, flex templates included."""
-    outputs = storage.publish(stage, out)
+    was launched, flex templates included. Returns the run folder."""
+    out, args = job.out, job.args
+    outputs = storage.publish(job.stage, out)
     report = storage.read_json(storage.join(out, REPORT))
-    fingerprint = bundle_manifest["key_fingerprint"]
-    added = _add_to_library(args, out, report, dump_minhash, fingerprint, library_entry) if library_entry else None
+    added = _add_to_library(job, report, dump_minhash) if job.library_entry else None
     manifest = {
         "format": RUN_FORMAT,
         "format_version": 1,
         "tool_version": __version__,
-        "bundle": {"path": args["bundle"], "key_fingerprint": bundle_manifest["key_fingerprint"]},
+        "bundle": versions.identity(job.bundle, job.manifest),
         "inputs": [{k: e[k] for k in ("path", "size", "sha256", "format", "complete")} for e in report["inputs"]],
-        "options": {k: v for k, v in sorted(args.items()) if k != "key_file"},
+        "options": run_options(args),
         "rows": report["rows"],
         "outputs": {rel: storage.sha256(storage.join(out, rel)) for rel in outputs},
         "timings": {"seconds": round(time.time() - launched, 3)},
         **({"library": {"path": args["library"], "entry": added}} if args["library"] else {}),
+        **job.extra,
     }
     storage.write_json(storage.join(out, MANIFEST), manifest)
+    return out
 
 
 def _sized(report: dict[str, Any], dump_minhash: dict[str, MinHash]) -> tuple[dict[str, MinHash], dict[str, int]]:
@@ -251,24 +389,20 @@ def _sized(report: dict[str, Any], dump_minhash: dict[str, MinHash]) -> tuple[di
     return {f: dump_minhash[f] for f in sizes}, sizes
 
 
-def _add_to_library(
-    args: dict[str, Any],
-    out: str,
-    report: dict[str, Any],
-    dump_minhash: dict[str, MinHash],
-    fingerprint: str,
-    entry_id: str,
-) -> str | None:
+def _add_to_library(job: Plan, report: dict[str, Any], dump_minhash: dict[str, MinHash]) -> str | None:
     """Adds a run whose inputs pass check_inputs (the command fails on the others: a dump read short is
     no reference for later ones); the id was chosen at launch, so a retried step finds it and stops."""
+    args = job.args
     try:
         check_inputs(report["inputs"], args["allow_truncated"], args["max_dead_letter_fraction"])
     except InputError:
         return None
-    if all(entry["id"] != entry_id for entry in library.read_index(args["library"])["entries"]):
-        label = args["library_label"] or out
-        library.add_entry(args["library"], entry_id, label, fingerprint, *_sized(report, dump_minhash))
-    return entry_id
+    assert job.library_entry is not None
+    label = args["library_label"] or job.out
+    library.add_entry(
+        args["library"], job.library_entry, label, job.fingerprint, *_sized(report, dump_minhash), exist_ok=True
+    )
+    return job.library_entry
 
 
 def main() -> int:

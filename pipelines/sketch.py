@@ -10,7 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bigquery, bundle, database, hashing, sketches, storage
+from transforms import __version__, bigquery, bundle, database, hashing, sketches, storage, versions
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
@@ -28,6 +28,7 @@ Source = list[InputSpec] | database.DatabaseSpec | bigquery.BigQuerySpec
 
 EPILOG = """example:
   dumpmatch sketch --customers customers.csv --out bundle/ --key-file dumpmatch.key
+  dumpmatch sketch --customers customers.csv --out bundles/ --versioned --key-file dumpmatch.key
   dumpmatch sketch --customers 'export/*.parquet' --out gs://bucket/bundle \\
       --key-file gs://bucket/secret.key --customer-columns email=E-Mail,id:order=OrderNo
   PGPASSWORD=... dumpmatch sketch --customers 'postgresql://reader@db:5432/shop?table=customers' \\
@@ -90,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of its values bound the ranges (default: the primary key; none: one reader)",
     )
     parser.add_argument(
+        "--versioned",
+        action="store_true",
+        help="write a new version OUT/<UTC time>/ beside the earlier ones and list it in OUT/versions.json; "
+        "match and reverify --bundle OUT use the newest",
+    )
+    parser.add_argument(
         "--partitions",
         type=int,
         default=database.DEFAULT_PARTITIONS,
@@ -109,11 +116,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Builds the bundle and returns its manifest."""
     args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, "dumpmatch sketch")
-    key_path = hashing.resolve_key_path(args.key_file)
-    key = hashing.load_key(key_path)
+    key_path, key = hashing.open_key(args.key_file)
     overrides = parse_mapping(args.customer_columns, "--customer-columns")
     source: Source
-    reader: beam.PTransform
+    reader: beam.PTransform | None = None  # files: ReadRecords, made once the progress folder is known
     files: list[InputSpec] = []
     uris = [c for c in args.customers if database.is_database_uri(c) or bigquery.is_bigquery_uri(c)]
     if uris and len(args.customers) > 1:
@@ -130,42 +136,47 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         reader = database.ReadDatabase(source)
     else:
         source = files = inspect_inputs(
-            args.customers,
-            overrides,
-            "--customers",
-            args.format,
-            inputs.limits(args),
-            args.table,
-            args.max_quoted_lines,
+            args.customers, overrides, "--customers", args.format, inputs.limits(args), args.table
         )
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)
-        reader = ReadRecords(files)
     canaries = read_canaries(args.canaries)
+    version = (args.out, versions.new_version()) if args.versioned else None
+    if version:
+        args.out = storage.join(*version)
     stage = storage.join(args.out, storage.STAGING)
     for stale in (bundle.MANIFEST, *bundle.CONTENTS, storage.STAGING):
         storage.delete_tree(storage.join(args.out, stale))
 
     held = source if isinstance(source, database.DatabaseSpec) else None
-    with storage.cleaned_on_failure(stage), database.hold_snapshot(held), common.make_pipeline(options) as pipeline:
-        read = pipeline | "Read" >> reader
+    total_bytes = sum(spec.size for spec in files)
+    with (
+        common.progress(options, args.quiet or not files, "dumpmatch sketch", total_bytes) as progress_folder,
+        storage.cleaned_on_failure(stage),
+        database.hold_snapshot(held),
+        common.make_pipeline(options) as pipeline,
+    ):
+        read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder))
         digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
         numbers = digests | "Build" >> BuildBundle(
             stage, key.fingerprint, capacity, args.bloom_fpr, with_index=not args.sketch_only
         )
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
-        dead_files = (
-            read.dead
-            | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
-            | "WriteDeadLetters"
-            >> WriteTables(
-                storage.join(stage, bundle.DEAD_LETTER),
-                bundle.DEAD_LETTER,
-                BUNDLE_DEAD_LETTER_SCHEMA,
-                1,
-                ["source_file", "line"],
+        if args.sketch_only:  # a bundle to share holds no per-customer rows, rejected ones included
+            dead_files = pipeline | "NoDeadLetters" >> beam.Create([])
+        else:
+            dead_files = (
+                read.dead
+                | "DropRaw" >> beam.Map(lambda t: t.drop_columns(["raw"]))
+                | "WriteDeadLetters"
+                >> WriteTables(
+                    storage.join(stage, bundle.DEAD_LETTER),
+                    bundle.DEAD_LETTER,
+                    BUNDLE_DEAD_LETTER_SCHEMA,
+                    1,
+                    ["source_file", "line"],
+                )
             )
-        )
         checksums = pipeline | "InputChecksums" >> InputChecksums(files)
         _ = (
             pipeline
@@ -179,11 +190,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 key.fingerprint,
                 region,
                 {"bloom_fpr": args.bloom_fpr, "bloom_capacity": capacity, "sketch_only": args.sketch_only},
-                canaries,
+                [] if args.sketch_only else canaries,  # canary ids link nothing without the index
                 beam.pvalue.AsDict(numbers),
                 beam.pvalue.AsSingleton(stats),
                 beam.pvalue.AsList(dead_files),
                 beam.pvalue.AsDict(checksums),
+                version,
             )
         )
     if not common.finished_here(options, "dumpmatch sketch", stage):
@@ -217,9 +229,11 @@ def _write_manifest(
     stats: dict[str, Any],
     dead_files: list[str],
     checksums: dict[str, str],
+    version: tuple[str, str] | None,
 ) -> None:
     """The graph's last step (its side inputs are every written sketch and index): the manifest is
-    staged, then everything moves into place, the manifest last. A bundle without one did not finish."""
+    staged, then everything moves into place, the manifest last. A bundle without one did not finish.
+    A new version (root, name) is listed in the root's versions.json only then."""
     if isinstance(source, database.DatabaseSpec):
         entries = [database.manifest_entry(source, stats)]
     elif isinstance(source, bigquery.BigQuerySpec):
@@ -247,9 +261,12 @@ def _write_manifest(
         "canaries": canaries,
         "inputs": entries,
         "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
+        **({"version": version[1]} if version else {}),
     }
     storage.write_json(storage.join(stage, bundle.MANIFEST), manifest)
     storage.publish(stage, out, last=bundle.MANIFEST)
+    if version:
+        versions.record(*version, manifest)
 
 
 def main() -> int:

@@ -28,10 +28,16 @@ def write_csv(path: Path, table: pa.Table) -> Path:
     return path
 
 
+def write_key(path: Path) -> Path:
+    """A fresh random key file, private as the commands expect (they warn about one others can read)."""
+    path.write_text(secrets.token_hex(32) + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def sketched_base(folder: Path, customers: int, *sketch_args: str) -> tuple[Path, pa.Table]:
     """A generated customer base in ``folder``, a key, and its bundle in ``folder/bundle``."""
-    key = folder / "k.key"
-    key.write_text(secrets.token_hex(32))
+    key = write_key(folder / "k.key")
     base = synthetic.customers(customers)
     write_csv(folder / "customers.csv", base)
     args = ["--customers", str(folder / "customers.csv"), "--out", str(folder / "bundle"), "--key-file", str(key)]
@@ -56,16 +62,12 @@ def applied_transforms(pipeline: beam.Pipeline) -> dict[str, Any]:
 
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "test.key"
-    path.write_text(secrets.token_hex(32) + "\n")
-    return path
+    return write_key(tmp_path / "test.key")
 
 
 @pytest.fixture
 def other_key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "other.key"
-    path.write_text(secrets.token_hex(32) + "\n")
-    return path
+    return write_key(tmp_path / "other.key")
 
 
 @pytest.fixture

@@ -91,6 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pq.write_table(rows, folder / "customers.parquet")
     key = folder / "k.key"
     key.write_text("ef" * 32)
+    key.chmod(0o600)
     parquet = folder / "from-parquet"
     argv = ["--customers", str(folder / "customers.parquet"), "--out", str(parquet), "--key-file", str(key)]
     sketch.run([*argv, "--customer-columns", MAPPING, *REGION])

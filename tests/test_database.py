@@ -120,6 +120,7 @@ def shop(pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     pq.write_table(stored, parquet)  # the same rows, exported, with their SQL types
     key = folder / "k.key"
     key.write_text("cd" * 32)
+    key.chmod(0o600)
     from_parquet = folder / "from-parquet"
     sketch.run(
         ["--customers", str(parquet), "--out", str(from_parquet), "--key-file", str(key), "--customer-columns", COLUMNS]

@@ -22,6 +22,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import apache_beam as beam
@@ -44,7 +45,7 @@ IMAGE = "europe-west1-docker.pkg.dev/test-project/dumpmatch/dumpmatch:test"
 LOCATION = ["--project=test-project", "--region=europe-west1", "--temp_location=gs://test-bucket/tmp"]
 # --dry_run makes DataflowRunner translate the whole job, then stop short of contacting the service.
 DATAFLOW = ["--runner=DataflowRunner", *LOCATION, f"--sdk_container_image={IMAGE}", "--dry_run=True"]
-TEMPLATE_REQUIRED = {"command", "out", "key_file"}  # a template launch has no $DUMPMATCH_KEY_FILE to fall back on
+TEMPLATE_REQUIRED = {"command", "key_file"}  # a template launch has no $DUMPMATCH_KEY_FILE to fall back on
 MATCH_LABELS = {
     "Read/PlanTasks",
     "Read/Spread",
@@ -87,6 +88,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("dataflow")
     key = folder / "dumpmatch.key"
     key.write_text(secrets.token_hex(32) + "\n")
+    key.chmod(0o600)
     base = synthetic.customers(50)
     customers = write_csv(folder / "customers.csv", base)
     dump = write_csv(folder / "dump.csv", synthetic.dump(base, 40, 0.5).table)
@@ -230,17 +232,30 @@ def test_sketch_graph_translates_for_dataflow_and_round_trips(
     assert no_network == []
 
 
+@pytest.mark.parametrize("command", ["match", "sketch"])
+@pytest.mark.parametrize("where", ["file", "secret manager"])
 def test_the_job_carries_the_key_path_never_the_key(
-    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, where: str
 ) -> None:
-    """Dataflow shows and stores the job: its graph, pickled DoFns and options may name the key file only."""
+    """Dataflow shows and stores the job: its graph, pickled DoFns and options may name the key only, a file
+    or a Secret Manager version that every worker reads itself."""
     key = world["key"]
-    runner = _runner(
-        _dry_run(match.run, [*_match_argv(world, tmp_path / "run"), "--key-file", str(key), *DATAFLOW], monkeypatch)
-    )
+    name = str(key)
+    if where == "secret manager":
+        from google.cloud import secretmanager
+
+        name = "gcpsm://projects/test-project/secrets/dumpmatch-key/versions/1"
+        payload = SimpleNamespace(payload=SimpleNamespace(data=key.read_bytes()))
+        client = SimpleNamespace(access_secret_version=lambda name: payload)
+        monkeypatch.setattr(secretmanager, "SecretManagerServiceClient", lambda: client)
+    if command == "match":
+        run, argv = match.run, _match_argv(world, tmp_path / "run")
+    else:
+        run, argv = sketch.run, ["--customers", str(world["customers"]), "--out", str(tmp_path / "bundle")]
+    runner = _runner(_dry_run(run, [*argv, "--key-file", name, *DATAFLOW], monkeypatch))
     options = json.dumps(runner.job.options.get_all_options(), default=str).encode()
     haystack = _haystack(runner.proto_pipeline.SerializeToString(), runner.job.json().encode(), options)
-    assert str(key).encode() in haystack, "the pickled DoFns must be readable here, or this test proves nothing"
+    assert name.encode() in haystack, "the pickled DoFns must be readable here, or this test proves nothing"
     fields = bundle.read_manifest(str(world["bundle"]))["fields"]
     assert fields
     assert _leaks(haystack, _key_material(key, list(fields))) == []
@@ -345,7 +360,7 @@ def test_flex_template_parameters_reach_the_graph(
     [
         (["--out=gs://b/o"], "give the parameter command once"),
         (["--command=match", "--command=sketch"], "give the parameter command once"),
-        (["--command=reverify"], "give the parameter command once"),
+        (["--command=demo"], "give the parameter command once"),
         (["--command=match", "--allow_truncated=yes"], "allow_truncated must be true or false"),
     ],
 )
@@ -373,7 +388,8 @@ def test_template_parameters_are_the_commands_options() -> None:
     for command, options in actions.items():
         for dest, action in options.items():
             if action.required and dest not in TEMPLATE_REQUIRED:
-                assert params[dest]["helpText"].startswith(f"Required for {command}."), dest
+                required_for = params[dest]["helpText"].split(".")[0]  # "Required for match and reverify"
+                assert required_for.startswith("Required for ") and command in required_for.split(), dest
             regexes = params[dest].get("regexes", [])
             examples = [str(c) for c in action.choices or ()]
             if action.default not in (None, False):
@@ -381,9 +397,11 @@ def test_template_parameters_are_the_commands_options() -> None:
             for example in examples:
                 assert all(re.fullmatch(r, example) for r in regexes), f"{dest}: regex refuses {example!r}"
     (command_regex,) = params["command"]["regexes"]
-    assert [c for c in ("sketch", "match", "demo") if re.fullmatch(command_regex, c)] == list(flex.COMMANDS)
+    candidates = ("sketch", "match", "reverify", "demo")
+    assert [c for c in candidates if re.fullmatch(command_regex, c)] == list(flex.COMMANDS)
     (key_regex,) = params["key_file"]["regexes"]
     assert re.fullmatch(key_regex, "gs://secure-bucket/dumpmatch.key")
+    assert re.fullmatch(key_regex, "gcpsm://projects/p/secrets/dumpmatch-key/versions/2")
     assert not any(re.fullmatch(key_regex, value) for value in ("5c" * 32, "/home/me/dumpmatch.key", "gs://b"))
 
 

@@ -183,3 +183,79 @@ def test_a_range_parsed_from_a_reused_buffer_keeps_no_reference_to_it() -> None:
     buffer[:] = b"#" * len(buffer)  # the next range overwrites the buffer
     assert parsed.table.column("email").to_pylist() == [f"u{i}@x.com" for i in range(1000)]
     assert parsed.table.column("_line").to_pylist() == list(range(2, 1002))
+
+
+def _record_spans(
+    data: bytes, quoted: bool, cap: int, max_lines: int = delimited.MAX_QUOTED_LINES
+) -> list[tuple[int, int]]:
+    """Reference: [start, end) of every record, its newline included, line by line: a line with an odd
+    number of quotes whose last field opens one starts a quoted field that the next odd line closes,
+    if it comes within ``max_lines`` lines and no line on the way is longer than ``cap``."""
+    lines = data.splitlines(keepends=True)
+    starts = [sum(len(line) for line in lines[:i]) for i in range(len(lines) + 1)]
+    odd = [line.count(b'"') % 2 == 1 for line in lines]
+    spans, i = [], 0
+    while i < len(lines):
+        end = i
+        opens = quoted and odd[i] and len(lines[i]) <= cap
+        if opens and delimited._opener(",").fullmatch(lines[i].rstrip(b"\n")):
+            j = next((j for j in range(i + 1, len(lines)) if odd[j] or len(lines[j]) > cap), None)
+            if j is not None and odd[j] and len(lines[j]) <= cap and j - i < max_lines:
+                end = j
+        spans.append((starts[i], starts[end + 1]))
+        i = end + 1
+    return spans
+
+
+def _random_records(rng: np.random.Generator, quoted: bool) -> bytes:
+    records = []
+    for _ in range(int(rng.integers(1, 40))):
+        pieces = [b"x" * int(rng.choice([0, 2, 9, 40, 150]))]
+        if quoted and rng.random() < 0.4:
+            pieces.append(b'"q\n' + b"y" * int(rng.integers(0, 90)) + b'"')
+        elif quoted and rng.random() < 0.15:
+            pieces.append(b'"stray')  # opens a quote (when the record starts with it) that may never close
+        records.append(b"".join(pieces) + b"\n")
+    return b"".join(records)[: None if rng.random() < 0.7 else -1]  # sometimes no final newline
+
+
+@pytest.mark.parametrize("quoted", [True, False])
+@pytest.mark.parametrize("seed", range(40))
+def test_records_over_the_cap_are_set_aside_exactly_whatever_the_blocks(quoted: bool, seed: int) -> None:
+    """Planned ranges and oversized records tile the input in order; exactly the records longer than the cap
+    are oversized, with their line and first bytes; line numbers and the no-quoted-newline flag hold."""
+    rng = np.random.default_rng(seed)
+    data = _random_records(rng, quoted)
+    cap, block, target = int(rng.choice([1, 20, 60, 200])), int(rng.integers(1, 130)), int(rng.choice([1, 50, 900]))
+    spans = _record_spans(data, quoted, cap)
+    quoting = delimited.Quoting() if quoted else None
+    planned = list(
+        delimited.plan_ranges((data[i : i + block] for i in range(0, len(data), block)), target, quoting, cap)
+    )
+    assert planned == list(delimited.plan_file(io.BytesIO(data), target, quoting, cap))
+    position = 0
+    oversized = []
+    for item in planned:
+        if isinstance(item, delimited.Oversized):
+            start, end, line = item.start, item.end, item.line
+            assert item.head == data[start : min(end, start + delimited.HEAD_BYTES)]
+            oversized.append((start, end))
+        else:
+            start, end, line, plain = item
+            inner = [s for s in spans if start <= s[0] < end]
+            assert all(e - s <= cap for s, e in inner) and inner[-1][1] == end
+            if plain:
+                assert len(inner) >= data.count(b"\n", start, end)
+        assert start == position and line == 1 + data.count(b"\n", 0, start)
+        position = end
+    assert position == len(data)
+    assert oversized == [(s, e) for s, e in spans if e - s > cap]
+
+
+def test_an_oversized_record_becomes_a_dead_letter_with_its_size_and_line() -> None:
+    record = delimited.Oversized(line=7, start=100, end=100 + 5_000_000, head=b"y" * delimited.HEAD_BYTES)
+    parsed = delimited.oversized_range(record, 1 << 20, WANTED)
+    assert parsed.read == 1 and parsed.table.num_rows == 0 and parsed.table.column_names == ["email", "name", "_line"]
+    ((line, reason, raw),) = parsed.dead
+    assert line == 7 and len(raw) == delimited.RAW_CAP
+    assert reason == "record of 5000000 bytes is longer than 1048576 (--max-record-bytes): not parsed"

@@ -47,6 +47,7 @@ def _write_inputs(folder: Path, customers: int = CUSTOMERS, dump_rows: int = DUM
     """Key, customer base and a dump with one malformed row, in a local folder."""
     folder.mkdir(parents=True)
     (folder / "k.key").write_text("cd" * 32)
+    (folder / "k.key").chmod(0o600)  # a key others can read makes the commands warn, a second stderr line
     base = synthetic.customers(customers)
     write_csv(folder / "customers.csv", base)
     dump = write_csv(folder / "dump.csv", synthetic.dump(base, dump_rows, GENUINE).table)
@@ -80,10 +81,10 @@ def _outputs(root: str) -> dict[str, bytes]:
 def _as_written_at(remote: str, local: str, name: str, data: bytes, scratch: Path) -> bytes:
     """A local output with the local work folder swapped for the remote one.
 
-    Paths are the only thing the place may change: manifests and the report name inputs, the
-    bundle and options as text, and result tables name the dump file in their source_file column.
+    Paths are the only thing the place may change: manifests and the report (JSON and HTML) name inputs,
+    the bundle and options as text, and result tables name the dump file in their source_file column.
     """
-    if name.endswith(".json"):
+    if name.endswith((".json", ".html")):
         return data.replace(local.encode(), remote.encode())
     table = pq.read_table(io.BytesIO(data)) if name.endswith(".parquet") else None
     if table is None or SOURCE_FILE not in table.column_names:

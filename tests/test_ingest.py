@@ -215,7 +215,7 @@ def test_quoted_fields_longer_than_the_bound_are_stray(tmp_path: Path) -> None:
     body = b'a@x.com,"one\ntwo\nthree"\nb@x.com,B\n'
     path = write(tmp_path, "long.csv", b"email,name\n" + body)
     assert read(path).emails == ["a@x.com", "b@x.com"]
-    short = read(path, max_quoted_lines=2)
+    short = read(path, limits=Limits(1000.0, 1 << 40, max_quoted_lines=2))
     assert short.dead[0] == (2, "unbalanced quote")
     assert "b@x.com" in short.emails
 

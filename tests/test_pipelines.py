@@ -263,7 +263,7 @@ def test_missing_customer_file_for_sketch(tmp_path: Path, key_file: Path, capsys
     assert code == 2 and "none.csv does not exist" in err
 
 
-@pytest.mark.parametrize("command", ["sketch", "match", "demo"])
+@pytest.mark.parametrize("command", ["sketch", "match", "demo", "report"])
 def test_every_subcommand_has_help_with_an_example(command: str) -> None:
     result = subprocess.run([sys.executable, "-m", f"pipelines.{command}", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
@@ -276,6 +276,7 @@ def test_demo_prints_where_the_report_is(tmp_path: Path, capsys) -> None:  # typ
     assert code == 0
     assert f"report: {tmp_path / 'demo' / 'run' / 'report.json'}" in out
     assert "verdict: genuine" in out
+    assert out.splitlines()[-1].endswith(str(tmp_path / "demo" / "run" / "report.html"))
     report = json.loads((tmp_path / "demo" / "run" / "report.json").read_text())
     assert report["fields"]["email"]["matched"] == 120
     assert report["rows"]["dead_lettered"] == 2

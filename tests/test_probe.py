@@ -38,10 +38,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[bundle.LoadedBundl
     return bundle.load(str(folder / "bundle"), key.fingerprint), key
 
 
-def _probe(loaded, cap: int = 50):  # type: ignore[no-untyped-def]
+def _probe(loaded, cap: int = 50, dump: dict[str, list[str | None]] = DUMP):  # type: ignore[no-untyped-def]
     index, key = loaded
-    n = len(DUMP["email"])
-    raw = {k: pa.array(v, pa.string()) for k, v in DUMP.items()}
+    n = len(next(iter(dump.values())))
+    raw = {k: pa.array(v, pa.string()) for k, v in dump.items()}
     raw[SOURCE] = pa.array(["dump.csv"] * n)
     raw[LINE] = pa.array(range(2, n + 2), pa.int64())
     batch = hash_batch(normalize_batch(pa.RecordBatch.from_pydict(raw), "GB"), key)
@@ -57,7 +57,7 @@ def test_strong_field_or_two_groups_make_a_candidate(loaded) -> None:  # type: i
     result = _probe(loaded)
     assert _candidates(result) == [
         (2, "c1", ["email"]),
-        (4, "c2", ["name", "street"]),
+        (4, "c2", ["name", "name_latin", "street"]),
         (6, "c1", ["email"]),
         (6, "c3", ["phone"]),
     ]
@@ -82,3 +82,14 @@ def test_score_is_the_share_of_the_rows_fields_that_agree(loaded) -> None:  # ty
     scores = dict(zip(candidates["line"], candidates["score"], strict=True))
     assert scores[2] == 1.0
     assert scores[4] == 1.0
+
+
+def test_a_name_and_its_latin_key_are_one_field_of_evidence(loaded) -> None:  # type: ignore[no-untyped-def]
+    """ "Jöhn Smith" meets "John Smith" through name_latin only; "John Smith" through both keys. Either
+    way the name group is one field: the street makes the second, never the name's other key."""
+    result = _probe(loaded, dump={"name": ["Jöhn Smith", "John Smith"], "street": ["High St. 2", None]})
+    assert _candidates(result) == [(2, "c2", ["name_latin", "street"])]
+    records = result.stats["records"]
+    assert records["cooccurring"] == 1
+    assert result.stats["fields_matched"] == {"1": 1, "2": 1}
+    assert result.candidates.column("score").to_pylist() == [1.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import apache_beam as beam
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines import inputs
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
 from transforms.read import ReadRecords, inspect_file, inspect_inputs
@@ -118,11 +120,17 @@ def test_parquet_input(tmp_path: Path, test_pipeline) -> None:  # type: ignore[n
         assert_that(rows, equal_to([(f"u{i}@x.com", i + 1) for i in range(10)]))
 
 
-def test_max_quoted_lines_must_allow_a_line(tmp_path: Path) -> None:
-    path = tmp_path / "d.csv"
-    path.write_bytes(b"email\nx@y.com\n")
-    with pytest.raises(InputError, match="--max-quoted-lines must be at least 1"):
-        inspect_inputs([str(path)], {}, "--dump", max_quoted_lines=0)
+def inputs_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    inputs.add_arguments(parser)
+    return parser
+
+
+def test_max_quoted_lines_must_allow_a_line() -> None:
+    args = inputs_parser().parse_args(["--max-quoted-lines", "0"])
+    with pytest.raises(InputError, match="--max-quoted-lines 0: give at least 1"):
+        inputs.limits(args)
+    assert inputs.limits(inputs_parser().parse_args([])).max_quoted_lines == 64
 
 
 @pytest.mark.parametrize("fmt", ["mysql", "pgdump"])

@@ -18,7 +18,7 @@ from transforms.errors import InputError
 from transforms.fields import file_name
 
 FORMAT = "dumpmatch-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: international normalization (street, name_latin, email providers) changed keys
 MANIFEST = "manifest.json"
 DEAD_LETTER = "dead_letter"
 CONTENTS = ("bloom", "hll", "minhash", "index", DEAD_LETTER)  # everything a bundle holds but its manifest

@@ -15,7 +15,6 @@ The password never enters the spec, the pipeline or the manifest.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from apache_beam.metrics import Metrics
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from transforms import normalize
+from transforms import normalize, secretstore
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
 from transforms.read import BATCH_ROWS, LINE, SOURCE, dead_table
@@ -50,7 +49,6 @@ SAMPLE_KEYS = 100_000
 SAMPLE_SEED = 0  # TABLESAMPLE ... REPEATABLE: the same table gives the same partitions
 MIN_SERVER_VERSION = 130000  # pg_current_snapshot() for the manifest's snapshot marker
 APPLICATION_NAME = "dumpmatch"
-SECRET_NAME = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 PASSWORD_HELP = (
     "give the password with PGPASSWORD or a PGPASSFILE (.pgpass) file where dumpmatch runs, or with "
     "&password_secret=projects/P/secrets/S/versions/V (Secret Manager, read by remote workers too), never in the URI"
@@ -137,7 +135,7 @@ def inspect_database(
     params.setdefault("keepalives_idle", str(KEEPALIVE_IDLE_S))
     params["client_encoding"] = "UTF8"  # inspection reads text; readers may switch to raw bytes (see _inspect)
     secret = own.get("password_secret")
-    if secret is not None and not SECRET_NAME.fullmatch(secret):
+    if secret is not None and not secretstore.GCP_SECRET_NAME.fullmatch(secret):
         raise InputError(f"&password_secret={secret}: expected projects/P/secrets/S/versions/V")
     conn = _connect(make_conninfo("", **params), read_secret(secret), libpq_uri, InputError)
     try:
@@ -189,18 +187,8 @@ def read_secret(name: str | None) -> str | None:
     """The password from Secret Manager (None when no secret is named); each process reads it itself."""
     if name is None:
         return None
-    from google.api_core.exceptions import GoogleAPIError
-    from google.auth.exceptions import GoogleAuthError
-    from google.cloud import secretmanager
-
-    try:
-        response = secretmanager.SecretManagerServiceClient().access_secret_version(name=name)
-    except (GoogleAPIError, GoogleAuthError) as err:
-        raise InputError(
-            f"&password_secret={name}: cannot read the secret ({type(err).__name__}): check the name "
-            "and that this account may access it"
-        ) from None
-    return response.payload.data.decode("utf-8").rstrip("\r\n")
+    data = secretstore.read(f"{secretstore.GCP_SCHEME}{secretstore.SEPARATOR}{name}")
+    return data.decode("utf-8").rstrip("\r\n")
 
 
 def _split_uri(uri: str) -> tuple[str, dict[str, str]]:

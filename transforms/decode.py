@@ -27,6 +27,10 @@ _BYTE_SPLITTABLE = ("utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859", "cp125"
 PREFERRED_LEGACY = "cp1252"
 UTF8_MAJORITY = 10  # valid multi-byte characters per invalid byte for "UTF-8 with strays"
 BOMB_MIN_BYTES = 64 << 20  # below this much output, no ratio is a bomb
+# A record is one person: a megabyte is far beyond any real one, and bounds what a hostile line costs.
+MAX_RECORD_BYTES = 1 << 20
+# Lines one quoted CSV field may span: a multi-line address or note fits; a stray quote costs one line.
+MAX_QUOTED_LINES = 64
 
 
 class Incomplete(Exception):
@@ -35,10 +39,14 @@ class Incomplete(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Decompression-bomb limits: output/input ratio and absolute output bytes."""
+    """What one input may make a reader hold or produce: decompression-bomb limits (output/input ratio,
+    absolute output bytes), the longest record of a line format (CSV, JSON lines, combo lists) and
+    the most lines a quoted CSV field may span."""
 
     max_ratio: float
     max_bytes: int
+    max_record_bytes: int = MAX_RECORD_BYTES
+    max_quoted_lines: int = MAX_QUOTED_LINES
 
     def check(self, consumed: int, produced: int) -> None:
         if produced > self.max_bytes:

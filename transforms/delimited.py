@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from transforms.decode import MAX_QUOTED_LINES
 from transforms.pieces import Piece, Range
 
 QUOTE = ord('"')
@@ -31,9 +32,14 @@ CARRIAGE_RETURN = ord("\r")
 DELIMITERS = (",", ";", "\t", "|")
 UTF8_BOM = b"\xef\xbb\xbf"
 RAW_CAP = 4096
-MAX_QUOTED_LINES = 64  # lines one quoted field may span (--max-quoted-lines)
 UNBALANCED = "unbalanced quote"
 PLAN_SLACK = 4  # the planner's buffer is a range plus 1/PLAN_SLACK of one
+# Bytes of an oversized record kept for its dead letter: enough for RAW_CAP characters of UTF-8.
+HEAD_BYTES = RAW_CAP * 4
+# Python's csv module refuses fields over 128 KiB by raising, where pyarrow's reader has no limit: the
+# record-by-record path would then disagree with the fast one (or crash). Records are bounded by
+# --max-record-bytes instead, so the module's own limit is lifted once, here.
+csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,12 @@ def find_records(data: bytes, first_line: int, plain_lines: bool = False, quotin
 
 
 def _record_ends(
-    data: bytes | memoryview, arr: np.ndarray, newlines: np.ndarray, quoting: Quoting, at_end: bool
+    data: bytes | memoryview,
+    arr: np.ndarray,
+    newlines: np.ndarray,
+    quoting: Quoting,
+    at_end: bool,
+    cap: int | None = None,
 ) -> _Ends:
     """Record ends by quote state, line by line: a line with an odd number of ``"`` whose last field
     opens a quote starts a quoted field, which the next line with an odd count closes if it is within
@@ -99,7 +110,9 @@ def _record_ends(
     next line starts afresh. So a stray quote costs one line, and the rule depends only on the lines
     from a record start on: a range planned on the whole file and parsed alone agrees with it.
     ``at_end``: nothing follows the buffer; else a last line without its newline is not looked at, and
-    no newline from an opening line whose window runs past the buffer on ends a record yet."""
+    no newline from an opening line whose window runs past the buffer on ends a record yet. A line
+    longer than ``cap`` is a record of its own that no quoted field spans (it is set aside unread),
+    so it also decides the opening lines before it, even while it runs past the buffer."""
     complete = newlines.size
     parity = _odd_lines(arr, newlines)
     if at_end and (newlines.size == 0 or newlines[-1] + 1 < len(arr)):
@@ -111,6 +124,7 @@ def _record_ends(
     line_starts = np.concatenate([[0], newlines + 1])
     line_ends = np.append(newlines, len(arr))
     opener = _opener(quoting.delimiter)
+    barriers = _long_lines(line_starts, line_ends, len(arr), cap)
     joins: list[tuple[int, int]] = []
     strays: list[int] = []
     decided = complete
@@ -118,12 +132,13 @@ def _record_ends(
     k = 0
     while k < len(odd_lines):
         i = odd_lines[k]
-        if not opener.fullmatch(data, int(line_starts[i]), int(line_ends[i])):
-            k += 1  # a literal quote inside an unquoted field, like O"Brien
-        elif k + 1 < len(odd_lines) and odd_lines[k + 1] - i < quoting.max_lines:
+        barrier = int(barriers[np.searchsorted(barriers, i)]) if barriers.size and barriers[-1] >= i else 1 << 62
+        if barrier == i or not opener.fullmatch(data, int(line_starts[i]), int(line_ends[i])):
+            k += 1  # a long line, or a literal quote inside an unquoted field, like O"Brien
+        elif k + 1 < len(odd_lines) and odd_lines[k + 1] - i < quoting.max_lines and odd_lines[k + 1] < barrier:
             joins.append((i, odd_lines[k + 1]))
             k += 2
-        elif not at_end and i + quoting.max_lines > complete:
+        elif not at_end and i + quoting.max_lines > complete and barrier > complete:
             decided = i  # its closing line may be past the buffer's end
             break
         else:
@@ -137,6 +152,16 @@ def _record_ends(
     ends[decided:] = False
     irregular = np.sort(line_starts[np.concatenate([opened, strays]).astype(np.int64)])
     return _Ends(newlines[ends], line_starts[strays], irregular, bool(joins))
+
+
+def _long_lines(line_starts: np.ndarray, line_ends: np.ndarray, size: int, cap: int | None) -> np.ndarray:
+    """Indices of the lines longer than ``cap``, their newline included; the last line, without one,
+    counts once it is longer (it can only grow)."""
+    if cap is None:
+        return line_starts[:0]
+    lengths = line_ends - line_starts + 1
+    lengths[-1] = size - line_starts[-1]
+    return np.flatnonzero(lengths > cap)
 
 
 def _odd_lines(arr: np.ndarray, newlines: np.ndarray) -> np.ndarray:
@@ -338,40 +363,108 @@ def _parse_record(raw: bytes, delimiter: str, n_columns: int) -> tuple[list[str]
     return rows[0], ""
 
 
-def chunks(blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None) -> Iterator[Piece]:
+@dataclass(frozen=True)
+class Oversized:
+    """A record longer than the cap, skipped without ever being held whole: the line it starts on, its
+    [start, end) offsets in the stream and its first bytes, for the dead letter."""
+
+    line: int
+    start: int
+    end: int
+    head: bytes
+
+
+def oversized_range(record: Oversized, cap: int, wanted: dict[str, int]) -> ParsedRange:
+    """An oversized record as what a parser returns: no rows, one dead letter."""
+    reason = f"record of {record.end - record.start} bytes is longer than {cap} (--max-record-bytes): not parsed"
+    raw = record.head.decode("utf-8", errors="replace").rstrip("\r\n")[:RAW_CAP]
+    table = _empty_table(wanted).append_column("_line", pa.array([], pa.int64()))
+    return ParsedRange(table, [(record.line, reason, raw)], read=1)
+
+
+def chunks(
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None, cap: int | None = None
+) -> Iterator[Piece | Oversized]:
     """Consecutive pieces of a stream of at least ``target_bytes`` (the last may be shorter), each
-    ending at a record end: by ``quoting``'s rule (CSV), or at any newline when it is None. Blocks
+    ending at a record end: by ``quoting``'s rule (CSV), or at any newline when it is None. A record
+    longer than ``cap`` bytes (its newline included) comes as ``Oversized`` instead; a line that long
+    is a record of its own (a quoted field does not span it), skipped as it streams by. Memory: a
+    piece, a cap and a block, or up to ``max_lines`` lines while a quoted field is undecided. Blocks
     are joined once per buffer; what follows the last cut is carried into the next buffer."""
+    source = iter(blocks)
     pending: list[bytes] = []
-    size, line, offset = 0, 1, 0
-    for block in blocks:
+    size, open_line, line, offset = 0, 0, 1, 0
+    for block in source:
         pending.append(block)
         size += len(block)
-        if size < target_bytes:
+        last = block.rfind(b"\n")
+        open_line = len(block) - last - 1 if last >= 0 else open_line + len(block)
+        if size < target_bytes and (cap is None or open_line <= cap):
             continue
         buffer = b"".join(pending)
+        cuts, long_line = _cuts(buffer, target_bytes, quoting, cap, at_end=False)
         start = 0
-        for end, lines, plain in _cuts(buffer, target_bytes, quoting):
-            yield Piece(buffer, start, Range(offset, offset + end - start, line, plain))
-            offset, start, line = offset + end - start, end, line + lines
+        for cut in cuts:
+            yield _piece_or_oversized(buffer, start, cut, offset, line)
+            offset, line, start = offset + cut.end - start, line + cut.lines, cut.end
+        if long_line:
+            head, skipped, newlines, rest = _skip_line(buffer[start:], source)
+            yield Oversized(line, offset, offset + skipped, head)
+            offset, line = offset + skipped, line + newlines
+            pending, size = [rest], len(rest)
+            last = rest.rfind(b"\n")
+            open_line = len(rest) - last - 1
+            continue
         pending = [buffer[start:]] if start else [buffer]
         size = len(buffer) - start
     if size:
         buffer = b"".join(pending)
-        yield Piece(buffer, 0, Range(offset, offset + size, line, quoting is None))
+        start = 0
+        for cut in _cuts(buffer, target_bytes, quoting, cap, at_end=True)[0]:
+            yield _piece_or_oversized(buffer, start, cut, offset, line)
+            offset, line, start = offset + cut.end - start, line + cut.lines, cut.end
+
+
+def _piece_or_oversized(buffer: bytes, start: int, cut: _Cut, offset: int, line: int) -> Piece | Oversized:
+    if cut.oversized:
+        return _oversized(buffer, start, cut, offset, line)
+    return Piece(buffer, start, Range(offset, offset + cut.end - start, line, cut.plain))
+
+
+def _oversized(buffer: bytes | bytearray, start: int, cut: _Cut, offset: int, line: int) -> Oversized:
+    return Oversized(line, offset, offset + cut.end - start, bytes(buffer[start : min(cut.end, start + HEAD_BYTES)]))
+
+
+def _skip_line(begun: bytes, source: Iterator[bytes]) -> tuple[bytes, int, int, bytes]:
+    """Reads on to the end of a line that began with ``begun``, keeping only its first bytes: (its first
+    HEAD_BYTES, its size, its newlines (1, or 0 at the end of the stream), the bytes after it in the
+    block where it ends)."""
+    head, size = begun[:HEAD_BYTES], len(begun)
+    for block in source:
+        newline = block.find(b"\n")
+        stop = newline + 1 if newline >= 0 else len(block)
+        head += block[: max(0, min(stop, HEAD_BYTES - len(head)))]
+        size += stop
+        if newline >= 0:
+            return head, size, 1, block[stop:]
+    return head, size, 0, b""
 
 
 def plan_ranges(
-    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None = Quoting()
-) -> Iterator[tuple[int, int, int, bool]]:
-    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record ends."""
-    for piece in chunks(blocks, target_bytes, quoting):
-        yield piece.at.start, piece.at.end, piece.at.first_line, piece.at.plain
+    blocks: Iterator[bytes], target_bytes: int, quoting: Quoting | None = Quoting(), cap: int | None = None
+) -> Iterator[tuple[int, int, int, bool] | Oversized]:
+    """Cuts a stream into (start, end, first_line, plain_lines) ranges of about ``target_bytes`` at record
+    ends; records longer than ``cap`` come as ``Oversized`` (with their offsets)."""
+    for piece in chunks(blocks, target_bytes, quoting, cap):
+        if isinstance(piece, Oversized):
+            yield piece
+        else:
+            yield piece.at.start, piece.at.end, piece.at.first_line, piece.at.plain
 
 
 def plan_file(
-    handle: io.BufferedIOBase, target_bytes: int, quoting: Quoting | None
-) -> Iterator[tuple[int, int, int, bool]]:
+    handle: io.BufferedIOBase, target_bytes: int, quoting: Quoting | None, cap: int | None = None
+) -> Iterator[tuple[int, int, int, bool] | Oversized]:
     """``plan_ranges`` of a whole file, read into one reused buffer: each byte is copied once, from
     the page cache, and only what follows a cut is moved to the buffer's front."""
     buffer = bytearray(target_bytes + max(target_bytes // PLAN_SLACK, 1))
@@ -380,35 +473,99 @@ def plan_file(
         with memoryview(buffer) as view:
             while have < len(buffer) and (count := handle.readinto(view[have:])):
                 have += count
-            start = 0
+            at_end = have < len(buffer)
             with view[:have] as data:
-                for end, lines, plain in _cuts(data, target_bytes, quoting):
-                    yield offset, offset + end - start, line, plain
-                    offset, line, start = offset + end - start, line + lines, end
-            rest = bytes(view[start:have])
-        if have < len(buffer):  # the file has ended
-            if rest:
-                yield offset, offset + len(rest), line, quoting is None
+                cuts, long_line = _cuts(data, target_bytes, quoting, cap, at_end)
+        start = 0
+        for cut in cuts:
+            yield (
+                _oversized(buffer, start, cut, offset, line)
+                if cut.oversized
+                else (offset, offset + cut.end - start, line, cut.plain)
+            )
+            offset, line, start = offset + cut.end - start, line + cut.lines, cut.end
+        if at_end:
             return
+        if long_line:
+            head, skipped, newlines, rest = _skip_line(
+                bytes(buffer[start:have]), iter(lambda: handle.read(1 << 20), b"")
+            )
+            yield Oversized(line, offset, offset + skipped, head)
+            offset, line, start, have = offset + skipped, line + newlines, 0, len(rest)
+            buffer[:have] = rest
+            continue
+        rest = bytes(buffer[start:have])
         if not start:  # a record (or an undecided quoted field) longer than the buffer
             buffer = bytearray(len(buffer) * 2)
         buffer[: len(rest)] = rest
         have = len(rest)
 
 
-def _cuts(buffer: bytes | memoryview, target_bytes: int, quoting: Quoting | None) -> Iterator[tuple[int, int, bool]]:
-    """(end, newlines in the piece, plain_lines) for each piece of at least ``target_bytes`` that a
-    buffer starting at a record start can be cut into at decided record ends."""
+@dataclass(frozen=True)
+class _Cut:
+    """One span a chunker hands on: where it ends in the buffer, its newlines, whether every newline
+    in it ends a record, and whether it is one record longer than the cap."""
+
+    end: int
+    lines: int
+    plain: bool = True
+    oversized: bool = False
+
+
+def _cuts(
+    buffer: bytes | memoryview, target_bytes: int, quoting: Quoting | None, cap: int | None, at_end: bool
+) -> tuple[list[_Cut], bool]:
+    """How a buffer that starts at a record start is cut: pieces of at least ``target_bytes`` at decided
+    record ends (at the end of the stream, the rest as a last piece), records longer than ``cap`` set
+    apart; and whether a line longer than ``cap`` starts where the last cut ends and runs past the
+    buffer (the caller skips it as it streams by)."""
     arr = np.frombuffer(buffer, dtype=np.uint8)
     newlines = np.flatnonzero(arr == NEWLINE)
     if quoting is None:
-        cut_at, irregular = newlines + 1, newlines[:0]
+        ends, irregular = newlines + 1, newlines[:0]
     else:
-        ends = _record_ends(buffer, arr, newlines, quoting, at_end=False)
-        cut_at, irregular = ends.terminators + 1, ends.irregular
+        decided = _record_ends(buffer, arr, newlines, quoting, at_end, cap)
+        ends, irregular = decided.terminators + 1, decided.irregular
+    tail = int(ends[-1]) if ends.size else 0
+    if at_end and tail < len(arr):
+        ends, tail = np.append(ends, len(arr)), len(arr)
+    line_start = int(newlines[-1]) + 1 if newlines.size else 0
+    long_line = not at_end and cap is not None and len(arr) - line_start > cap and tail == line_start
+    bounds = np.concatenate([[0], ends])
+    big = np.flatnonzero(np.diff(bounds) > cap) if cap is not None else bounds[:0]
+    cuts: list[_Cut] = []
     start = 0
-    while (i := int(np.searchsorted(cut_at, start + target_bytes))) < cut_at.size:
-        end = int(cut_at[i])
-        lines = int(np.searchsorted(newlines, end) - np.searchsorted(newlines, start))
-        yield end, lines, bool(np.searchsorted(irregular, end) == np.searchsorted(irregular, start))
+    for record in big.tolist():
+        first, after = int(bounds[record]), int(bounds[record + 1])
+        cuts += _pieces_between(ends, newlines, irregular, start, first, target_bytes, final=True)
+        cuts.append(_Cut(after, _newlines_in(newlines, first, after), False, True))
+        start = after
+    cuts += _pieces_between(ends, newlines, irregular, start, tail, target_bytes, at_end or long_line)
+    return cuts, long_line
+
+
+def _pieces_between(
+    ends: np.ndarray,
+    newlines: np.ndarray,
+    irregular: np.ndarray,
+    start: int,
+    stop: int,
+    target_bytes: int,
+    final: bool,
+) -> list[_Cut]:
+    """Pieces of at least ``target_bytes`` from ``start`` cut at record ``ends`` up to ``stop``; with
+    ``final`` the rest up to ``stop`` too."""
+    cuts = []
+    while start < stop:
+        i = int(np.searchsorted(ends, start + target_bytes))
+        end = int(ends[i]) if i < ends.size and ends[i] <= stop else stop if final else None
+        if end is None:
+            break
+        plain = bool(np.searchsorted(irregular, end) == np.searchsorted(irregular, start))
+        cuts.append(_Cut(end, _newlines_in(newlines, start, end), plain))
         start = end
+    return cuts
+
+
+def _newlines_in(newlines: np.ndarray, start: int, end: int) -> int:
+    return int(np.searchsorted(newlines, end) - np.searchsorted(newlines, start))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from transforms.errors import InputError
 
 ID_PREFIX = "id:"
+NAME_LATIN = "name_latin"  # the name in Latin letters: a second key of the name group
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,14 @@ class FieldSpec:
     name: str
     group: str | None  # independent evidence group; None = context only
     strong: bool  # one match alone identifies a customer
+    derived: bool = False  # made by normalization from another field of its group, never read from a column
 
 
 _SPECS = {
     "email": FieldSpec("email", "email", True),
     "phone": FieldSpec("phone", "phone", True),
     "name": FieldSpec("name", "name", False),
+    NAME_LATIN: FieldSpec(NAME_LATIN, "name", False, derived=True),
     "first_name": FieldSpec("first_name", None, False),
     "last_name": FieldSpec("last_name", None, False),
     "street": FieldSpec("street", "street", False),
@@ -36,7 +39,7 @@ _SPECS = {
     "country": FieldSpec("country", None, False),
     "dob": FieldSpec("dob", "dob", False),
 }
-CANONICAL_FIELDS = tuple(_SPECS)
+CANONICAL_FIELDS = tuple(name for name, s in _SPECS.items() if not s.derived)  # what columns can map to
 CUSTOMER_ID = "customer_id"
 
 # Header synonyms after folding (lowercase, accents and punctuation removed).
@@ -90,8 +93,8 @@ def parse_mapping(text: str | None, option: str) -> dict[str, str]:
         field, header = field.strip(), header.strip()
         if not sep or not field or not header:
             raise InputError(f"{option}: {item!r} is not field=Header (example: {option} email=E-Mail,phone=Mobile)")
-        if field != CUSTOMER_ID:
-            spec(field)
+        if field != CUSTOMER_ID and spec(field).derived:
+            raise InputError(f"{option}: {field} is derived from name, not read from a column; map name instead")
         mapping[field] = header
     return mapping
 

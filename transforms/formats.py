@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import combo, delimited, jsonlines, sqldump
+from transforms import combo, decode, delimited, jsonlines, sqldump
 from transforms.pieces import Piece, Range
 
 # (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
@@ -34,7 +34,7 @@ class Layout:
     delimiter: str = ","
     has_header: bool = True
     table: str | None = None
-    max_quoted_lines: int = delimited.MAX_QUOTED_LINES
+    max_quoted_lines: int = decode.MAX_QUOTED_LINES
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,29 @@ class Format:
     name: str
     splittable: bool  # a plain file may be planned into ranges (``ranges``)
     parse: Parse
-    chunks: Chunk | None  # None: the format streams itself
+    chunks: Chunk | None = None  # cuts a stream into pieces, unless ``quoting`` or ``stream`` is set
     stream: Stream | None = None  # reads a whole input itself, instead of ``chunks`` + ``parse``
     quoting: Callable[[Layout], delimited.Quoting | None] | None = None  # set for text records (CSV, lines)
     parse_view: ParseView | None = None  # ``parse`` that also takes a view of a reused UTF-8 read buffer
 
-    def pieces(self, blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    def pieces(
+        self, blocks: Iterator[bytes], target: int, layout: Layout, cap: int | None = None
+    ) -> Iterator[Piece | delimited.Oversized]:
+        """Pieces of a stream; a text record (CSV, lines) longer than ``cap`` comes as ``Oversized``."""
+        if self.quoting is not None:
+            return delimited.chunks(blocks, target, self.quoting(layout), cap)
         if self.chunks is None:
             raise ValueError(f"{self.name} is read by one streaming reader, not in pieces")
         return self.chunks(blocks, target, layout)
 
-    def ranges(self, handle: io.BufferedIOBase, target: int, layout: Layout) -> Iterator[Range]:
+    def ranges(
+        self, handle: io.BufferedIOBase, target: int, layout: Layout, cap: int | None = None
+    ) -> Iterator[tuple[int, int, int, bool] | Range | delimited.Oversized]:
         """The pieces of a plain file, as byte ranges; text records are planned without copying blocks."""
         if self.quoting is not None:
-            return (Range(*span) for span in delimited.plan_file(handle, target, self.quoting(layout)))
-        return (piece.at for piece in self.pieces(iter(lambda: handle.read(BLOCK_BYTES), b""), target, layout))
+            return delimited.plan_file(handle, target, self.quoting(layout), cap)
+        blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
+        return (piece.at for piece in self.pieces(blocks, target, layout) if isinstance(piece, Piece))
 
 
 def _csv(
@@ -122,14 +130,6 @@ def _no_quoting(_: Layout) -> None:
     return None
 
 
-def _csv_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
-    return delimited.chunks(blocks, target, _csv_quoting(layout))
-
-
-def _line_chunks(blocks: Iterator[bytes], target: int, _: Layout) -> Iterator[Piece]:
-    return delimited.chunks(blocks, target, None)
-
-
 def _statement_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
     return sqldump.statement_chunks(blocks, target, layout.table)
 
@@ -145,10 +145,10 @@ def _json_stream(
 
 
 FORMATS = {
-    "csv": Format("csv", True, _csv, _csv_chunks, quoting=_csv_quoting, parse_view=_csv),
-    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), _line_chunks, quoting=_no_quoting),
-    "json": Format("json", False, _lines(jsonlines.parse_array), None, _json_stream),
-    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), _line_chunks, quoting=_no_quoting),
+    "csv": Format("csv", True, _csv, quoting=_csv_quoting, parse_view=_csv),
+    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), quoting=_no_quoting),
+    "json": Format("json", False, _lines(jsonlines.parse_array), stream=_json_stream),
+    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), quoting=_no_quoting),
     "mysql": Format("mysql", True, _sql(sqldump.parse_mysql), _statement_chunks),
     "pgdump": Format("pgdump", True, _sql(sqldump.parse_pgdump), _copy_chunks),
 }

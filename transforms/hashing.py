@@ -4,6 +4,10 @@ The PRF is SipHash-2-4 (64-bit output) under a per-field 128-bit key, computed o
 whole arrays (``siphash.py``). The key file's bytes are never used directly:
 labelled HMAC-SHA256 derivations give the hashing key, each field's SipHash key and
 the fingerprint, so the fingerprint stored in a manifest reveals nothing about them.
+
+The key is named, never passed: a file (local or gs://) or a secret-manager reference
+(``secretstore``), from ``--key-file`` or ``$DUMPMATCH_KEY_FILE``. Jobs carry that name;
+each process reads the key itself.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import stat
 import string
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from transforms import siphash
+from transforms import secretstore, siphash
 from transforms.errors import InputError
 from transforms.storage import read_bytes
 
@@ -60,7 +66,7 @@ def parse_key_file(data: bytes) -> bytes:
 
 
 def resolve_key_path(key_file: str | None) -> str:
-    """The key path from ``--key-file`` or the environment; there is no default."""
+    """The key's name (a path or a secret reference) from ``--key-file`` or the environment; no default."""
     path = key_file or os.environ.get(KEY_ENV)
     if not path:
         raise InputError(f"no key given: pass --key-file PATH or set {KEY_ENV}")
@@ -68,12 +74,38 @@ def resolve_key_path(key_file: str | None) -> str:
 
 
 def load_key(path: str) -> Key:
-    """Reads and derives the key from a file (local or gs://)."""
+    """Reads and derives the key from a file (local or gs://) or a secret manager."""
+    if secretstore.is_reference(path):
+        return derive_key(parse_key_file(secretstore.read(path)))
     try:
         data = read_bytes(path)
     except FileNotFoundError:
         raise InputError(f"key file {path} does not exist: pass --key-file with an existing file") from None
     return derive_key(parse_key_file(data))
+
+
+def exposure(path: str) -> str | None:
+    """Why a local key file is unsafe (other users may read or replace it), or None. Objects in a bucket or
+    a secret manager are guarded by their access policies, which a process cannot judge from here."""
+    if "://" in path or os.name != "posix":
+        return None
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return f"key file {path} is accessible to other users (mode {mode:04o}): chmod 600 {path}"
+    return None
+
+
+def open_key(key_file: str | None) -> tuple[str, Key]:
+    """At launch: the key's name, for the job to carry, and the key; warns on stderr about an exposed file."""
+    path = resolve_key_path(key_file)
+    key = load_key(path)
+    warning = exposure(path)
+    if warning:
+        print(f"dumpmatch: warning: {warning}", file=sys.stderr)
+    return path, key
 
 
 def field_key(key: Key, field: str) -> bytes:

@@ -22,14 +22,14 @@ fingerprints, counts and file names; never a value from a dump:
      "format": "dumpmatch-library",
      "format_version": 1}
 
+Registered dumps (``dumpmatch library add``), their reverification runs and digest caches live in the
+same folder and index, under ``dumps/`` and the index's ``dumps`` key: ``registry.py`` describes them.
+
 Concurrent writers. An entry exists once ``index.json`` names it, and ``index.json`` is only ever
-replaced whole by a read-modify-write that cannot lose another writer's entry: locally under an
-exclusive ``flock`` on ``index.json.lock`` (the kernel releases it when a writer dies, so no stale
-lock), writing a temporary file then ``os.replace`` (readers never see half a file); on GCS by
-compare-and-swap on the object's generation: read it, upload with ``if_generation_match`` (0: the
-object must not exist yet), and on 412 read again after a jittered back-off. Sketch files are
-written before the index, so a writer that dies leaves at most a ``sketches/<entry-id>/`` folder
-no entry names. Local locking needs a local file system (not NFS or gcsfuse).
+replaced whole by a read-modify-write that cannot lose another writer's entry (``jsonstore.py``:
+``flock`` and ``os.replace`` locally, compare-and-swap on the object generation on GCS). Sketch files
+are written before the index, so a writer that dies leaves at most a ``sketches/<entry-id>/`` folder
+no entry names.
 
 Comparison. The containment of the new dump A in entry B, |A∩B|/|A|, is the report's MinHash
 intersection estimate (``estimate.minhash_overlap``: |A∩B| = J(|A|+|B|)/(1+J), Wilson interval on J
@@ -47,16 +47,11 @@ scheme throughout.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import random
 import re
 import secrets
 import threading
-import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,18 +60,16 @@ from typing import Any, Final, Literal, cast
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp import gcsio
-from apache_beam.options.pipeline_options import PipelineOptions
 from datasketch import MinHash, MinHashLSHEnsemble
-from google.api_core.exceptions import PreconditionFailed
 
-from transforms import __version__, estimate, gcs, sketches, storage
+from transforms import __version__, estimate, gcs, jsonstore, sketches, storage
 from transforms.errors import InputError
 from transforms.fields import file_name
 
 FORMAT = "dumpmatch-library"
 FORMAT_VERSION = 1
 INDEX = "index.json"
-LOCK = INDEX + ".lock"
+LOCK = INDEX + jsonstore.LOCK_SUFFIX
 SKETCHES = "sketches"
 ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FINGERPRINT = re.compile(r"[0-9a-f]{32}")
@@ -92,10 +85,6 @@ ENSEMBLE_PARTITIONS = 16
 ENSEMBLE_MAX_R = 8
 GCS_READ_THREADS = 8  # below the client's connection pool (10)
 DIGITS = 6
-UPDATE_SECONDS = 120.0  # give up on the index after this long: something else holds it
-BACKOFF_FIRST = 0.02
-BACKOFF_MAX = 1.0
-JSON_TYPE = "application/json"
 
 
 # ---- Writing ----------------------------------------------------------------------
@@ -114,14 +103,19 @@ def add_entry(
     fingerprint: str,
     field_minhashes: dict[str, MinHash],
     field_sizes: dict[str, int],
+    exist_ok: bool = False,
 ) -> None:
     """Stores one dump's per-field MinHashes (fields with no values are left out), then names them in
-    the index; an id already there is refused, so an entry once added never changes."""
+    the index; an id already there is refused (or, ``exist_ok``, left as it is), so an entry once added
+    never changes."""
     _check_entry(entry_id, label, fingerprint)
     fields = {f: mh for f, mh in sorted(field_minhashes.items()) if field_sizes.get(f, 0) > 0}
     for name, mh in fields.items():
         _check_minhash(name, mh)
-    _refuse_duplicate(library, read_index(library), entry_id)
+    index = read_index(library)
+    if exist_ok and _named_in(index, entry_id):
+        return
+    _refuse_duplicate(library, index, entry_id)
     entry: dict[str, Any] = {
         "id": entry_id,
         "label": label,
@@ -136,16 +130,22 @@ def add_entry(
         entry["fields"][name] = {"distinct": int(field_sizes[name]), "minhash": relative}
 
     def with_entry(index: dict[str, Any]) -> dict[str, Any]:
+        if exist_ok and _named_in(index, entry_id):
+            return index  # a concurrent writer added the same entry (same id: same dump, same key)
         _refuse_duplicate(library, index, entry_id)
         index["entries"] = sorted([*index["entries"], entry], key=lambda e: e["id"])
         return index
 
-    _update_index(library, with_entry)
+    update_index(library, with_entry)
+
+
+def _named_in(index: dict[str, Any], entry_id: str) -> bool:
+    return any(e["id"] == entry_id for e in index["entries"])
 
 
 def _refuse_duplicate(library: str, index: dict[str, Any], entry_id: str) -> None:
     """Checked before writing sketches (fail fast) and again inside the index update (races)."""
-    if any(e["id"] == entry_id for e in index["entries"]):
+    if _named_in(index, entry_id):
         raise InputError(f"library {library}: entry {entry_id} exists already; choose another id")
 
 
@@ -206,86 +206,9 @@ def _dumps(index: dict[str, Any]) -> bytes:
     return (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def _update_index(library: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """Read-modify-write of index.json that never loses a concurrent writer's change."""
-    scheme = FileSystems.get_scheme(library)
-    if scheme == gcs.SCHEME:
-        _update_gcs(library, change)
-    elif scheme is None:
-        _update_local(library, change)
-    else:
-        raise InputError(f"library {library}: only local folders and gs:// are supported")
-
-
-def _update_local(library: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """Under the lock: read, change, write a temporary file, rename it over the index."""
-    os.makedirs(library, exist_ok=True)
-    path = os.path.join(library, INDEX)
-    with _locked(os.path.join(library, LOCK)):
-        try:
-            with open(path, "rb") as handle:
-                data: bytes | None = handle.read()
-        except FileNotFoundError:
-            data = None
-        temporary = f"{path}.{secrets.token_hex(ID_RANDOM_BYTES)}.tmp"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(_dumps(change(_parse(library, data))))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
-
-
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    """An exclusive flock, polled so a stuck holder ends in an error rather than a hang."""
-    deadline = time.monotonic() + UPDATE_SECONDS
-    with open(path, "a") as handle:
-        for pause in _backoff():
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise InputError(f"{path}: another writer has held it for {UPDATE_SECONDS:.0f} s") from None
-                time.sleep(pause)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _update_gcs(library: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    """Compare-and-swap on the object generation; 412 means another writer won: read again."""
-    path = storage.join(library, INDEX)
-    bucket_name, name = gcsio.parse_gcs_path(path)
-    deadline = time.monotonic() + UPDATE_SECONDS
-    with storage._named(path):
-        bucket = _gcs_client().bucket(bucket_name)
-        for pause in _backoff():
-            current = bucket.get_blob(name)
-            generation = 0 if current is None else current.generation
-            blob = bucket.blob(name)  # no generation attached: reading an overwritten one would be a 404
-            try:
-                data = None if current is None else blob.download_as_bytes(if_generation_match=generation)
-                updated = _dumps(change(_parse(library, data)))
-                blob.upload_from_string(updated, content_type=JSON_TYPE, if_generation_match=generation)
-                return
-            except PreconditionFailed:  # another writer got there first
-                if time.monotonic() > deadline:
-                    raise InputError(f"{path}: still changing after {UPDATE_SECONDS:.0f} s of retries") from None
-                time.sleep(pause)
-
-
-def _backoff() -> Iterator[float]:
-    """Full-jitter exponential pauses, so racing writers spread out instead of colliding again."""
-    ceiling = BACKOFF_FIRST
-    while True:
-        yield random.uniform(0, ceiling)
-        ceiling = min(ceiling * 2, BACKOFF_MAX)
+def update_index(library: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Read-modify-write of index.json that never loses a concurrent writer's change (jsonstore)."""
+    jsonstore.update(storage.join(library, INDEX), lambda data: _dumps(change(_parse(library, data))))
 
 
 # ---- Comparing a new dump ---------------------------------------------------------
@@ -383,17 +306,12 @@ def _read_all(library: str, paths: list[str]) -> list[bytes]:
     def read(path: str) -> bytes:
         with storage._named(path):
             if not hasattr(clients, "client"):
-                clients.client = _gcs_client()
+                clients.client = jsonstore.gcs_client()
             bucket, name = gcsio.parse_gcs_path(path)
             return clients.client.bucket(bucket).blob(name).download_as_bytes()
 
     with ThreadPoolExecutor(GCS_READ_THREADS) as pool:
         return list(pool.map(read, paths))
-
-
-def _gcs_client() -> Any:
-    """A google-cloud-storage client made the way Beam makes its own (credentials, emulator)."""
-    return gcsio.create_storage_client(PipelineOptions([]))
 
 
 def _candidates(

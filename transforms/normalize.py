@@ -1,134 +1,42 @@
 """Normalizers: pure functions over Arrow string arrays, shared by customers and dumps.
 
-Each returns a string array where null means "no usable value" (missing,
-placeholder or invalid), so a garbage value never becomes a key.
+Each returns a string array where null means "no usable value" (missing, placeholder or
+invalid), so a garbage value never becomes a key. One module per kind of value does the work
+(``emails``, ``phones``, ``names``, ``addresses``, ``dates``); this one maps fields to them and
+derives the fields made from others (``name`` from first + last name, ``name_latin`` from ``name``).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-import pycountry
 
-from transforms import phones
+from transforms import addresses, dates, emails, names, phones, text
+from transforms.fields import NAME_LATIN
+from transforms.text import PLACEHOLDERS, clean, nfkc, sorted_tokens
 
-PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
-_EMAIL = r"^(?P<local>[^@\s]+)@(?P<domain>[^@\s]+\.[^@\s]+)$"
-_WRAPPED = r"^(?:mailto:)?[<\"'(\[\s]*([^<>\"'()\[\]\s]+)[>\"')\]\s]*$"
-_GMAIL_DOMAINS = ["gmail.com", "googlemail.com"]
-_TITLES = r"\b(mr|mrs|ms|miss|mx|dr|prof|sir|herr|frau|mme|mlle|sr|sra|srta)\b"
-_PUNCT = r"[^\p{L}\p{N}\s]+"
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%Y%m%d")
+__all__ = ["PLACEHOLDERS", "clean", "nfkc", "normalize_columns", "sorted_tokens"]
 
-
-def nfkc(values: pa.Array) -> pa.Array:
-    """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
-    U+0308), so non-ASCII values go through Python's unicodedata; ASCII is already NFKC."""
-    values = values.cast(pa.string())
-    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
-    if not pc.any(non_ascii).as_py():
-        return values
-    composed = [unicodedata.normalize("NFKC", v) for v in values.filter(non_ascii).to_pylist()]
-    return pc.replace_with_mask(values, non_ascii, pa.array(composed, pa.string()))
-
-
-def clean(values: pa.Array) -> pa.Array:
-    """NFKC, trimmed, with placeholder nulls ("NULL", "N/A", "-", …) made null."""
-    text = pc.utf8_trim_whitespace(nfkc(values))
-    placeholder = pc.is_in(pc.utf8_lower(text), value_set=pa.array(PLACEHOLDERS))
-    return pc.if_else(placeholder, pa.scalar(None, pa.string()), text)
-
-
-def email(values: pa.Array) -> pa.Array:
-    """Lowercased address with gmail dots and +tags removed; invalid → null.
-
-    Wrappers dumps put around an address ("<a@b.com>", "mailto:a@b.com", quotes) are removed.
-    """
-    text = pc.replace_substring_regex(pc.utf8_lower(clean(values)), _WRAPPED, r"\1")
-    parts = pc.extract_regex(text, _EMAIL)
-    local, domain = pc.struct_field(parts, "local"), pc.struct_field(parts, "domain")
-    gmail = pc.is_in(domain, value_set=pa.array(_GMAIL_DOMAINS))
-    gmail_local = pc.replace_substring(pc.replace_substring_regex(local, r"\+.*$", ""), ".", "")
-    local = pc.if_else(gmail, gmail_local, local)
-    domain = pc.if_else(gmail, "gmail.com", domain)
-    joined = pc.binary_join_element_wise(local, domain, "@")
-    return _null_if_empty_local(joined)
-
-
-def _null_if_empty_local(values: pa.Array) -> pa.Array:
-    return pc.if_else(pc.starts_with(values, "@"), pa.scalar(None, pa.string()), values)
+email = emails.email
+name = names.name
+street = addresses.street
+country = addresses.country
+postcode = addresses.postcode
+dob = dates.dob
 
 
 def words(values: pa.Array) -> pa.Array:
-    """Lowercase words without punctuation, single-spaced (streets, cities)."""
-    text = pc.utf8_lower(clean(values))
-    text = pc.replace_substring_regex(text, _PUNCT, " ")
-    return _empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " ")))
-
-
-def name(values: pa.Array) -> pa.Array:
-    """Casefolded name tokens without titles, sorted: "SMITH, John" == "John Smith"."""
-    text = pc.replace_substring(pc.utf8_lower(clean(values)), "ß", "ss")
-    text = pc.replace_substring_regex(pc.replace_substring_regex(text, _PUNCT, " "), _TITLES, " ")
-    return sorted_tokens(_empty_to_null(pc.utf8_trim_whitespace(text)))
-
-
-def sorted_tokens(values: pa.Array) -> pa.Array:
-    """Sorts the whitespace-separated tokens of each value, vectorized."""
-    tokens = pc.utf8_split_whitespace(values)
-    flat = pc.list_flatten(tokens)
-    order = pa.table({"row": pc.list_parent_indices(tokens), "token": flat}).sort_by(
-        [("row", "ascending"), ("token", "ascending")]
-    )
-    rebuilt = pa.ListArray.from_arrays(tokens.offsets, order["token"].combine_chunks(), mask=tokens.is_null())
-    return pc.binary_join(rebuilt, " ")
-
-
-def postcode(values: pa.Array) -> pa.Array:
-    """Uppercase postcode without spaces or dashes ("sw1a 1aa" == "SW1A1AA")."""
-    return _empty_to_null(pc.replace_substring_regex(pc.utf8_upper(clean(values)), r"[\s\-.]", ""))
+    """Lowercase words without punctuation, single-spaced (cities)."""
+    return text.words(pc.utf8_lower(clean(values)))
 
 
 def identifier(values: pa.Array) -> pa.Array:
     """Customer numbers, order ids: trimmed and lowercased."""
     return pc.utf8_lower(clean(values))
-
-
-def country(values: pa.Array) -> pa.Array:
-    """Country names and codes → ISO-3166 alpha-2; unknown → null."""
-    text = pc.utf8_lower(clean(values))
-    table = _country_table()
-    keys = pa.array(list(table))
-    codes = pa.array(list(table.values()))
-    return pc.take(codes, pc.index_in(text, value_set=keys))
-
-
-@lru_cache(maxsize=1)
-def _country_table() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for entry in pycountry.countries:
-        code = entry.alpha_2
-        for attr in ("alpha_2", "alpha_3", "name", "common_name", "official_name"):
-            value = getattr(entry, attr, None)
-            if value:
-                table[value.lower()] = code
-    table.update({"uk": "GB", "england": "GB", "usa": "US", "america": "US", "deutschland": "DE"})
-    return table
-
-
-def dob(values: pa.Array) -> pa.Array:
-    """Dates in common formats → ISO ``YYYY-MM-DD``; unparseable → null."""
-    text = clean(values)
-    result = pa.nulls(len(text), pa.string())
-    for fmt in _DATE_FORMATS:
-        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        result = pc.coalesce(result, pc.strftime(parsed, format="%Y-%m-%d"))
-    return result
 
 
 def phone(values: pa.Array, regions: pa.Array | None, default_region: str | None) -> pa.Array:
@@ -160,36 +68,49 @@ def _parse_valid(value: str, region: str | None) -> phonenumbers.PhoneNumber | N
     return number if phonenumbers.is_valid_number(number) else None
 
 
-def _empty_to_null(values: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
-
-
 SIMPLE: dict[str, Callable[[pa.Array], pa.Array]] = {
     "email": email,
-    "name": name,
     "first_name": name,
     "last_name": name,
-    "street": words,
+    "street": street,
     "city": words,
-    "postcode": postcode,
     "country": country,
-    "dob": dob,
 }
+# Fields whose reading depends on the row's region (its country, else the base's default).
+REGIONAL: dict[str, Callable[[pa.Array, pa.Array], pa.Array]] = {"postcode": postcode, "dob": dob}
 
 
 def normalize_columns(columns: dict[str, pa.Array], default_region: str | None) -> dict[str, pa.Array]:
-    """Normalizes raw field columns; derives ``name`` from first + last when needed."""
+    """Normalizes raw field columns; derives ``name`` from first + last when needed, and ``name_latin``."""
+    if not columns:
+        return {}
+    length = len(next(iter(columns.values())))
     out: dict[str, pa.Array] = {}
+    if "country" in columns:
+        out["country"] = country(columns["country"])
+    regions = text.row_regions(out.get("country"), default_region, length)
     for field, values in columns.items():
         if field in SIMPLE:
             out[field] = SIMPLE[field](values)
-        elif field != "phone":
+        elif field in REGIONAL:
+            out[field] = REGIONAL[field](values, regions)
+        elif field not in ("phone", "name"):
             out[field] = identifier(values)
-    if "first_name" in columns or "last_name" in columns:
-        length = len(next(iter(columns.values())))
-        parts = [columns.get(f, pa.nulls(length, pa.string())).cast(pa.string()) for f in ("first_name", "last_name")]
-        full = name(pc.binary_join_element_wise(*parts, " ", null_handling="skip"))
-        out["name"] = pc.coalesce(out["name"], full) if "name" in out else full
+    full = _full_name(columns, length)
+    if full is not None:
+        out["name"], out[NAME_LATIN] = names.name_keys(full, regions)
     if "phone" in columns:
         out["phone"] = phone(columns["phone"], out.get("country"), default_region)
     return out
+
+
+def _full_name(columns: dict[str, pa.Array], length: int) -> pa.Array | None:
+    """The raw full name: the name column where it holds a name, else first + last name."""
+    given = columns.get("name")
+    if "first_name" not in columns and "last_name" not in columns:
+        return given
+    parts = [columns.get(f, pa.nulls(length, pa.string())).cast(pa.string()) for f in ("first_name", "last_name")]
+    joined = pc.binary_join_element_wise(*parts, " ", null_handling="skip")
+    if given is None:
+        return joined
+    return pc.if_else(pc.is_valid(name(given)), given.cast(pa.string()), joined)

@@ -24,6 +24,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.phonenumberutil import ValidationResult
 
 from transforms import normalize
+from transforms.text import row_regions
 
 # The shapes handled here: an optional "tel:", an optional "+", digits and the punctuation
 # phonenumbers ignores. No letters (vanity numbers, "ext"), no "#", ",", ";" (extensions,
@@ -85,7 +86,7 @@ def e164(values: pa.Array, regions: pa.Array | None, default_region: str | None)
 def convert(values: pa.Array, regions: pa.Array | None, default_region: str | None) -> Converted:
     """Like ``e164``, and counts the slow values, so that a fast path gone idle shows."""
     text = normalize.clean(values)
-    region = _row_regions(regions, default_region, len(text))
+    region = row_regions(regions, default_region, len(text))
     tables = _tables()
     region_ids = _ids(pc.index_in(region, value_set=tables.regions))
     known_region = ~_mask(pc.is_valid(region)) | (region_ids >= 0)
@@ -103,14 +104,6 @@ def convert(values: pa.Array, regions: pa.Array | None, default_region: str | No
     pairs = zip(text.take(rows).to_pylist(), region.take(rows).to_pylist(), strict=True)
     parsed = pa.array([normalize._e164(value, row_region) for value, row_region in pairs], pa.string())
     return Converted(_scatter(phones, rows, parsed), len(rows))
-
-
-def _row_regions(regions: pa.Array | None, default_region: str | None, length: int) -> pa.Array:
-    """The region each value is parsed with: ``normalize.phone``'s ``r or default_region``."""
-    if regions is None:
-        return pa.array([default_region] * length, pa.string())
-    regions = regions.cast(pa.string())
-    return pc.if_else(pc.fill_null(pc.equal(regions, ""), True), pa.scalar(default_region, pa.string()), regions)
 
 
 def _fast(tables: _Tables, text: pa.Array, region_ids: np.ndarray) -> tuple[pa.Array, np.ndarray]:

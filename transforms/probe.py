@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from transforms import bundle as bundle_mod
-from transforms.fields import CUSTOMER_ID, spec
+from transforms.fields import CUSTOMER_ID, FieldSpec, spec
 from transforms.read import LINE, SOURCE
 
 POSTING_CAP = 50
@@ -62,7 +62,8 @@ def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_
         result.digests[DUMP, name] = digests[valid]
         found = passed = np.zeros(n, dtype=bool)
         if name in loaded.fields:
-            present_count += valid
+            if not spec(name).derived:  # a derived key is another spelling of a field already counted
+                present_count += valid
             index = loaded.fields[name]
             passed, found, pos = index.lookup(digests)
             passed &= valid
@@ -135,7 +136,7 @@ def _link(
         sum(((masks & g) != 0).astype(np.int64) for g in group_masks.values()) if group_masks else np.zeros_like(masks)
     )
     is_candidate = ((masks & strong) != 0) | (groups >= 2)
-    n_fields = np.bitwise_count(masks).astype(np.int64)
+    n_fields = _fields_agreeing(masks, specs, group_masks)
 
     canary = np.isin(pair_customers, loaded.canaries)
     best = np.zeros(n, dtype=np.int64)
@@ -165,6 +166,18 @@ def _link(
         },
         "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
     }
+
+
+def _fields_agreeing(masks: np.ndarray, specs: list[FieldSpec], group_masks: dict[str, int]) -> np.ndarray:
+    """Fields matched per (row, customer) pair; a derived key (name_latin) counts only when the
+    field it is derived from did not match, so one name is never two agreeing fields."""
+    derived = sum(1 << i for i, s in enumerate(specs) if s.derived)
+    counted = np.bitwise_count(masks & ~derived).astype(np.int64)
+    for i, s in enumerate(specs):
+        if s.derived and s.group is not None:
+            siblings = group_masks[s.group] & ~(1 << i)
+            counted += ((masks & (1 << i)) != 0) & ((masks & siblings) == 0)
+    return counted
 
 
 def _candidate_table(
@@ -198,9 +211,12 @@ class ProbeFn(beam.DoFn):
     STATS = "stats"
     DIGESTS = "digests"
 
-    def __init__(self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True) -> None:
+    def __init__(
+        self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True, dump_digests: bool = True
+    ) -> None:
         self._bundle_path = bundle_path
         self._use_index = use_index
+        self._dump_digests = dump_digests  # False: the dump's own sketches are known (reverify's digest cache)
         self._fingerprint = fingerprint
         self._posting_cap = posting_cap
         self._shared = shared.Shared()
@@ -220,7 +236,8 @@ class ProbeFn(beam.DoFn):
         self._matched.inc(result.stats["records"]["matched_any"])
         yield beam.pvalue.TaggedOutput(self.STATS, result.stats)
         for key, digests in result.digests.items():
-            yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
+            if self._dump_digests or key[0] != DUMP:
+                yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
         if result.candidates.num_rows:
             yield result.candidates
 

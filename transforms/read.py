@@ -11,9 +11,10 @@ spread one large file over workers, and parses each task.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -24,9 +25,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from transforms import decode, delimited, formats, storage
+from transforms import decode, delimited, formats, progress, storage
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
+from transforms.pieces import Piece
 from transforms.sniff import sniff_fields
 
 SAMPLE_BYTES = 1 << 20
@@ -40,6 +42,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
     [("source_file", pa.string()), ("line", pa.int64()), ("reason", pa.string()), ("raw", pa.string())]
 )
 DEFAULT_LIMITS = decode.Limits(max_ratio=1000.0, max_bytes=1 << 40)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,16 @@ def inspect_inputs(
     fmt: str = "auto",
     limits: decode.Limits = DEFAULT_LIMITS,
     table: str | None = None,
-    max_quoted_lines: int = delimited.MAX_QUOTED_LINES,
 ) -> list[InputSpec]:
     """Inspects every input at launch so bad files fail before the pipeline starts."""
-    if max_quoted_lines < 1:
-        raise InputError(f"--max-quoted-lines must be at least 1, not {max_quoted_lines}")
-    return [
-        dataclasses.replace(spec, layout=dataclasses.replace(spec.layout, max_quoted_lines=max_quoted_lines))
-        for path in expand_paths(patterns, option)
-        for spec in inspect_file(path, overrides, fmt, limits, table)
+    specs = [
+        spec for path in expand_paths(patterns, option) for spec in inspect_file(path, overrides, fmt, limits, table)
     ]
+    for spec in specs:  # names and headers only: a log never holds a value
+        _LOG.info(
+            "%s: %s, %s, %s, fields %s", spec.label, spec.format, spec.compression, spec.encoding, spec.field_columns()
+        )
+    return specs
 
 
 def inspect_file(
@@ -194,7 +197,7 @@ def _inspect_text(
     bare_cr = decode.has_bare_cr(sample)
     text = b"".join(decode.transcode(iter([sample]), encoding, bare_cr)).removeprefix(delimited.UTF8_BOM)
     name = formats.detect(text) if fmt == "auto" else fmt
-    layout = formats.layout(name, text, table)
+    layout = dataclasses.replace(formats.layout(name, text, table), max_quoted_lines=limits.max_quoted_lines)
     mapping = map_columns(list(layout.columns), overrides, label)
     whole = compression == "none" and len(sample) < SAMPLE_BYTES
     if name == "csv" and not _known(mapping):
@@ -203,7 +206,7 @@ def _inspect_text(
         raise InputError(f"{label} has a header but no rows: there is nothing to read")
     if not _known(mapping):
         raise InputError(
-            f"{label}: no column is recognised as a field (columns: {list(layout.columns)[:20]}); "
+            f"{label}: no column is recognised as a field (columns: {[c[:40] for c in layout.columns[:20]]}); "
             "name them with --columns email=<column>,phone=<column>,..."
         )
     positions = tuple(sorted((f, layout.columns.index(col)) for f, col in mapping.items()))
@@ -256,6 +259,7 @@ class RangeTask:
     plain_lines: bool = False  # the planner saw no newline inside quotes in this range
     prefix: bytes = b""  # what the parser must read before the range (a SQL COPY header) ...
     suffix: bytes = b""  # ... and after it (the COPY end marker)
+    oversized: bool = False  # one record longer than the input's max_record_bytes: dead-lettered unread
 
 
 def sample_text(spec: InputSpec) -> bytes:
@@ -276,20 +280,16 @@ class PlanTasksFn(beam.DoFn):
         self._range_bytes = range_bytes
 
     def process(self, spec: InputSpec) -> Iterator[RangeTask]:
-        if spec.format == "parquet":
-            with storage.open_raw(spec.path) as handle:
-                meta = pq.ParquetFile(handle).metadata
-            first = 1
-            for group in range(meta.num_row_groups):
-                yield RangeTask(spec, group, group + 1, first)
-                first += meta.row_group(group).num_rows
-        elif not spec.splittable:
-            yield RangeTask(spec, 0, WHOLE, 1)
+        if spec.format == "parquet" or not spec.splittable:
+            yield from whole_tasks(spec)
         else:
             fmt = formats.FORMATS[spec.format]
             with storage.open_raw(spec.path) as handle:
-                for span in fmt.ranges(handle, self._range_bytes, spec.layout):
-                    yield RangeTask(spec, *span)
+                for planned in fmt.ranges(handle, self._range_bytes, spec.layout, spec.limits.max_record_bytes):
+                    if isinstance(planned, delimited.Oversized):
+                        yield RangeTask(spec, planned.start, planned.end, planned.line, oversized=True)
+                    else:
+                        yield RangeTask(spec, *planned)
 
 
 @dataclass
@@ -331,72 +331,138 @@ def _counted(blocks: Iterator[bytes], spec: InputSpec) -> Iterator[bytes]:
         yield block
 
 
+def whole_tasks(spec: InputSpec) -> Iterator[RangeTask]:
+    """Tasks that read an input from its start without a planning scan: its Parquet row groups, or one stream."""
+    if spec.format != "parquet":
+        yield RangeTask(spec, 0, WHOLE, 1)
+        return
+    with storage.open_raw(spec.path) as handle:
+        meta = pq.ParquetFile(handle).metadata
+    first = 1
+    for group in range(meta.num_row_groups):
+        yield RangeTask(spec, group, group + 1, first)
+        first += meta.row_group(group).num_rows
+
+
+def parse_task(
+    task: RangeTask,
+    range_bytes: int,
+    status: _Status | None = None,
+    consumed: Callable[[int], None] = lambda _: None,
+    buffer: bytearray | None = None,
+) -> Iterator[delimited.ParsedRange]:
+    """Parses one task piece by piece. ``status`` learns why a stream ended early; ``consumed`` hears how
+    many of the input's bytes each piece used once the caller is done with it (the task's whole share in
+    the end), for progress. A byte range is read into ``buffer`` (grown as needed), which a caller that
+    parses many ranges keeps: a fresh 16 MiB string per range costs page faults as long as the parse."""
+    spec = task.spec
+    status = _Status() if status is None else status
+    wanted = dict(spec.mapping)
+    if spec.format == "parquet":
+        parsed, groups = _read_row_group(task, wanted)
+        yield parsed
+        consumed(spec.size * task.end // groups - spec.size * task.start // groups)
+        return
+    fmt = formats.FORMATS[spec.format]
+    cap = spec.limits.max_record_bytes
+    with storage.open_raw(spec.path) as handle:
+        if task.oversized:
+            handle.seek(task.start)
+            head = decode.to_utf8(handle.read(delimited.HEAD_BYTES), spec.encoding)
+            record = delimited.Oversized(task.first_line, task.start, task.end, head)
+            yield delimited.oversized_range(record, cap, wanted)
+            consumed(task.end - task.start)
+            return
+        if task.end != WHOLE:
+            yield _parse_range(handle, task, wanted, bytearray() if buffer is None else buffer)
+            consumed(task.end - task.start)
+            return
+        blocks = _stream_blocks(spec, handle, status)
+        start = done = handle.tell()  # a zip member's data begins past its header
+        if fmt.stream is not None:
+            parsed_pieces = fmt.stream(blocks, spec.layout, wanted, BATCH_ROWS)
+        else:
+            parsed_pieces = _parse_pieces(fmt.pieces(blocks, range_bytes, spec.layout, cap), spec, wanted)
+        for parsed in parsed_pieces:
+            position = min(handle.tell(), start + spec.size)
+            yield parsed
+            consumed(position - done)
+            done = position
+        consumed(start + spec.size - done)
+
+
+def _parse_range(handle: Any, task: RangeTask, wanted: dict[str, int], buffer: bytearray) -> delimited.ParsedRange:
+    """Reads a range into ``buffer`` and parses it there when the format can, else from a copy."""
+    spec, size = task.spec, task.end - task.start
+    if len(buffer) < size:
+        buffer.extend(bytes(size - len(buffer)))
+    handle.seek(task.start)
+    with memoryview(buffer)[:size] as view:
+        done = 0
+        while done < size and (count := handle.readinto(view[done:])):
+            done += count
+        fmt, at_start = formats.FORMATS[spec.format], task.start == 0
+        args = (task.first_line, spec.layout, wanted, at_start, task.plain_lines)
+        if fmt.parse_view and not (task.prefix or task.suffix) and decode.is_utf8(spec.encoding):
+            return fmt.parse_view(view[:done], *args)
+        data = decode.to_utf8(task.prefix + bytes(view[:done]) + task.suffix, spec.encoding)
+    return fmt.parse(data, *args)
+
+
+def _parse_pieces(
+    pieces: Iterator[Piece | delimited.Oversized], spec: InputSpec, wanted: dict[str, int]
+) -> Iterator[delimited.ParsedRange]:
+    fmt = formats.FORMATS[spec.format]
+    for piece in pieces:
+        if isinstance(piece, delimited.Oversized):
+            yield delimited.oversized_range(piece, spec.limits.max_record_bytes, wanted)
+            continue
+        at = piece.at
+        data = piece.data().removeprefix(delimited.UTF8_BOM) if at.start == 0 else piece.data()
+        yield fmt.parse(data, at.first_line, spec.layout, wanted, at.start == 0, at.plain)
+
+
 class ParseTaskFn(beam.DoFn):
-    """Parses one task into record batches; bad records go to the ``dead`` output."""
+    """Parses one task into record batches; bad records go to the ``dead`` output. Counts go to Beam's
+    metrics and, given ``progress_folder`` (a folder on this machine), to the launcher's progress line."""
 
     DEAD = "dead"
     STATS = "stats"
 
-    def __init__(self, batch_rows: int, range_bytes: int) -> None:
+    def __init__(self, batch_rows: int, range_bytes: int, progress_folder: str | None = None) -> None:
         self._batch_rows = batch_rows
         self._range_bytes = range_bytes
+        self._progress_folder = progress_folder
         self._read = Metrics.counter("dumpmatch", "rows_read")
         self._parsed = Metrics.counter("dumpmatch", "rows_parsed")
         self._dead = Metrics.counter("dumpmatch", "rows_dead_lettered")
-
-    def process(self, task: RangeTask) -> Iterator[Any]:
-        spec = task.spec
-        wanted = dict(spec.mapping)
-        if spec.format == "parquet":
-            yield from self._emit(spec, _read_row_group(task, wanted))
-            return
-        with storage.open_raw(spec.path) as handle:
-            if task.end != WHOLE:
-                yield from self._emit(spec, self._parse_range(handle, task, wanted))
-                return
-            status = _Status()
-            yield from self._stream(spec, _stream_blocks(spec, handle, status), wanted)
-            if status.reasons:
-                yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {spec.label: {"incomplete": status.reasons}}})
+        self._bytes = Metrics.counter("dumpmatch", "bytes_read")
+        self._tally = progress.Tally(None)
 
     def setup(self) -> None:
-        self._buffer = bytearray()
+        self._tally = progress.Tally(self._progress_folder)
+        self._buffer = bytearray()  # ranges are read into it (see ``parse_task``)
 
-    def _parse_range(self, handle: Any, task: RangeTask, wanted: dict[str, int]) -> delimited.ParsedRange:
-        """Reads a range into the buffer this DoFn reuses (a fresh 16 MiB string per range costs page
-        faults as long as the parse), and parses it there when the format can."""
-        spec, size = task.spec, task.end - task.start
-        if len(self._buffer) < size:
-            self._buffer = bytearray(size)
-        handle.seek(task.start)
-        with memoryview(self._buffer)[:size] as view:
-            done = 0
-            while done < size and (count := handle.readinto(view[done:])):
-                done += count
-            fmt, at_start = formats.FORMATS[spec.format], task.start == 0
-            args = (task.first_line, spec.layout, wanted, at_start, task.plain_lines)
-            if fmt.parse_view and not (task.prefix or task.suffix) and decode.is_utf8(spec.encoding):
-                return fmt.parse_view(view[:done], *args)
-            data = decode.to_utf8(task.prefix + bytes(view[:done]) + task.suffix, spec.encoding)
-        return fmt.parse(data, *args)
+    def process(self, task: RangeTask) -> Iterator[Any]:
+        status = _Status()
+        for parsed in parse_task(task, self._range_bytes, status, self._consumed, self._buffer):
+            yield from self._emit(task.spec, parsed)
+        if status.reasons:
+            yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {task.spec.label: {"incomplete": status.reasons}}})
 
-    def _stream(self, spec: InputSpec, blocks: Iterator[bytes], wanted: dict[str, int]) -> Iterator[Any]:
-        """A whole input, one piece (or one batch, for formats that stream themselves) at a time."""
-        fmt = formats.FORMATS[spec.format]
-        if fmt.stream is not None:
-            for parsed in fmt.stream(blocks, spec.layout, wanted, self._batch_rows):
-                yield from self._emit(spec, parsed)
-            return
-        for piece in fmt.pieces(blocks, self._range_bytes, spec.layout):
-            at = piece.at
-            data = piece.data().removeprefix(delimited.UTF8_BOM) if at.start == 0 else piece.data()
-            yield from self._emit(spec, fmt.parse(data, at.first_line, spec.layout, wanted, at.start == 0, at.plain))
+    def finish_bundle(self) -> None:
+        self._tally.flush()
+
+    def _consumed(self, size: int) -> None:
+        self._bytes.inc(size)
+        self._tally.add(size_bytes=size)
 
     def _emit(self, spec: InputSpec, parsed: delimited.ParsedRange) -> Iterator[Any]:
         table = parsed.table
         self._read.inc(parsed.read)
         self._parsed.inc(table.num_rows)
         self._dead.inc(len(parsed.dead))
+        self._tally.add(rows=parsed.read)
         counts = {
             "rows_read": parsed.read,
             "rows_parsed": table.num_rows,
@@ -410,13 +476,15 @@ class ParseTaskFn(beam.DoFn):
         yield from table.append_column(SOURCE, source).to_batches(max_chunksize=self._batch_rows)
 
 
-def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> delimited.ParsedRange:
+def _read_row_group(task: RangeTask, wanted: dict[str, int]) -> tuple[delimited.ParsedRange, int]:
+    """The task's row group, and how many row groups the file has."""
     spec = task.spec
     with storage.open_raw(spec.path) as handle:
-        group = pq.ParquetFile(handle).read_row_group(task.start, columns=[spec.columns[i] for i in wanted.values()])
+        parquet = pq.ParquetFile(handle)
+        group = parquet.read_row_group(task.start, columns=[spec.columns[i] for i in wanted.values()])
     columns = {name: group.column(spec.columns[i]).cast(pa.string()) for name, i in wanted.items()}
     lines = pa.array(np.arange(task.first_line, task.first_line + group.num_rows), pa.int64())
-    return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows)
+    return delimited.ParsedRange(pa.table({**columns, LINE: lines}), read=group.num_rows), parquet.num_row_groups
 
 
 def present_counts(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -440,11 +508,18 @@ def dead_table(label: str, dead: list[tuple[int, str, str]]) -> pa.Table:
 class ReadRecords(beam.PTransform):
     """Inputs → record batches (``records``), dead-letter tables (``dead``), accounting (``stats``)."""
 
-    def __init__(self, specs: list[InputSpec], range_bytes: int = RANGE_BYTES, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        specs: list[InputSpec],
+        range_bytes: int = RANGE_BYTES,
+        batch_rows: int = BATCH_ROWS,
+        progress_folder: str | None = None,
+    ) -> None:
         super().__init__()
         self._specs = specs
         self._range_bytes = range_bytes
         self._batch_rows = batch_rows
+        self._progress_folder = progress_folder
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.DoOutputsTuple:
         return (
@@ -453,7 +528,7 @@ class ReadRecords(beam.PTransform):
             | "PlanTasks" >> beam.ParDo(PlanTasksFn(self._range_bytes))
             | "Spread" >> beam.Reshuffle()
             | "Parse"
-            >> beam.ParDo(ParseTaskFn(self._batch_rows, self._range_bytes)).with_outputs(
+            >> beam.ParDo(ParseTaskFn(self._batch_rows, self._range_bytes, self._progress_folder)).with_outputs(
                 ParseTaskFn.DEAD, ParseTaskFn.STATS, main="records"
             )
         )

@@ -12,6 +12,7 @@ from transforms.probe import BLOOM, DUMP, MATCHED
 from transforms.read import InputSpec
 
 REPORT = "report.json"
+REPORT_HTML = "report.html"
 RECORD_KEYS = ("rows", "matched_any", "candidates", "candidate_pairs", "cooccurring", "strong", "conflicting", "canary")
 
 

@@ -77,13 +77,20 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Writes a whole file (Beam's local filesystem creates parent folders)."""
+@contextlib.contextmanager
+def open_write(path: str) -> Iterator[Any]:
+    """A file being written piece by piece (Beam's local filesystem creates parent folders)."""
     try:
         with _named(path), FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            handle.write(data)
+            yield handle
     except FileNotFoundError:
         raise _no_bucket(path) from None
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes a whole file."""
+    with open_write(path) as handle:
+        handle.write(data)
 
 
 def write_json(path: str, obj: Any) -> None:

@@ -1,0 +1,147 @@
+"""Text steps every normalizer shares: Unicode NFKC, placeholders, accent folding, transliteration, tokens.
+
+All work on whole Arrow string arrays with ``pyarrow.compute``; only values that need Python (non-ASCII
+for NFKC, non-Latin scripts for transliteration) go through it, each distinct value once per batch and
+remembered across batches.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from anyascii import anyascii
+
+PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
+NOT_WORD = r"[^\p{L}\p{M}\p{N}]+"  # marks are word: Devanagari vowel signs are part of a word
+OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
+APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
+# Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
+_LATIN_LETTERS = {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+_GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "ΟΥ": "OU", "Ου": "Ou", "Ού": "Ou"}
+_CACHE = 1 << 18  # distinct values remembered per Python step: a few tens of MB at most
+
+
+def nfkc(values: pa.Array) -> pa.Array:
+    """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
+    U+0308), so non-ASCII values go through Python's unicodedata; ASCII is already NFKC."""
+    values = values.cast(pa.string())
+    return python_where(values, _non_ascii(values), _nfkc_one)
+
+
+@lru_cache(maxsize=_CACHE)
+def _nfkc_one(value: str) -> str:
+    return unicodedata.normalize("NFKC", value)
+
+
+def clean(values: pa.Array) -> pa.Array:
+    """NFKC, trimmed, with placeholder nulls ("NULL", "N/A", "-", …) made null."""
+    text = pc.utf8_trim_whitespace(nfkc(values))
+    placeholder = pc.is_in(pc.utf8_lower(text), value_set=pa.array(PLACEHOLDERS))
+    return pc.if_else(placeholder, pa.scalar(None, pa.string()), text)
+
+
+def fold_latin(values: pa.Array) -> pa.Array:
+    """Lowercase text with Latin accents folded ("müller" → "muller", "łódź" → "lodz"), vectorized:
+    NFKD, combining marks dropped, and the few letters NFKD keeps whole spelled out. Other
+    scripts pass through whole (see ``transliterate``): NFKD would also strip the marks of Cyrillic "й" or
+    Japanese "ダ", which change their sound."""
+    return on_subset(values, _non_ascii(values), _fold_accents)
+
+
+def _fold_accents(values: pa.Array) -> pa.Array:
+    latin = pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True))
+    return on_subset(values, latin, _fold_latin_accents)
+
+
+def _fold_latin_accents(values: pa.Array) -> pa.Array:
+    folded = pc.replace_substring_regex(pc.utf8_normalize(values, "NFKD"), r"\p{Mn}+", "")
+    for letter, spelled in _LATIN_LETTERS.items():
+        folded = pc.replace_substring(folded, letter, spelled)
+    return folded
+
+
+def on_subset(values: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` (array → array of the same length) run on the rows under ``mask`` only: the work most
+    values (plain ASCII) never need costs nothing for them."""
+    if not pc.any(mask).as_py():
+        return values
+    return pc.replace_with_mask(values, mask, fn(values.filter(mask)))
+
+
+def transliterate(values: pa.Array) -> pa.Array:
+    """Latin letters for every value still holding another script (Cyrillic, Greek, CJK, …), lowercased."""
+    return pc.utf8_lower(python_where(values, _non_ascii(values), to_latin))
+
+
+@lru_cache(maxsize=_CACHE)
+def to_latin(value: str) -> str:
+    """anyascii, except Greek "ου", which is "ou" (ELOT 743, and how Greeks write it) where anyascii says "oy"."""
+    for greek, latin in _GREEK_DIGRAPHS.items():
+        value = value.replace(greek, latin)
+    return anyascii(value)
+
+
+def python_where(values: pa.Array, mask: pa.Array, fn: Callable[[str], str | None]) -> pa.Array:
+    """``fn`` applied to the values under ``mask`` only, once per distinct value."""
+    if not pc.any(mask).as_py():
+        return values
+    subset = values.filter(mask).dictionary_encode()
+    mapped = pa.array([fn(v) for v in subset.dictionary.to_pylist()], pa.string())
+    return pc.replace_with_mask(values, mask, mapped.take(subset.indices))
+
+
+def _non_ascii(values: pa.Array) -> pa.Array:
+    return pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+
+
+def words(values: pa.Array) -> pa.Array:
+    """Punctuation and whitespace runs to one space, trimmed; "" → null."""
+    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " ")))
+
+
+def sorted_tokens(values: pa.Array, table: dict[str, str] | None = None) -> pa.Array:
+    """The whitespace-separated tokens of each value, replaced by ``table`` where it has them (a token
+    mapped to "" is dropped) and sorted, in one vectorized pass; a value left without tokens → null.
+
+    Tokens are sorted through their dictionary: the distinct tokens once as strings, then every token
+    by (row, rank) as integers, several times faster than sorting strings row by row.
+    """
+    tokens = pc.utf8_split_whitespace(values)
+    flat = pc.list_flatten(tokens)
+    rows = pc.list_parent_indices(tokens).to_numpy()
+    if table:
+        flat = pc.coalesce(pc.take(pa.array(list(table.values())), pc.index_in(flat, pa.array(list(table)))), flat)
+        kept = pc.not_equal(flat, "")
+        flat, rows = flat.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
+    encoded = pc.dictionary_encode(flat)
+    rank = np.empty(len(encoded.dictionary), np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+    order = np.argsort(rows * len(rank) + rank[encoded.indices.to_numpy()], kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))])
+    rebuilt = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.take(order), mask=tokens.is_null())
+    return empty_to_null(pc.binary_join(rebuilt, " "))
+
+
+def by_distinct(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` run once per distinct value: for fields with few distinct values (countries, dates of
+    birth), whatever the batch size."""
+    encoded = pc.dictionary_encode(values)
+    return fn(encoded.dictionary).take(encoded.indices)
+
+
+def empty_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def row_regions(regions: pa.Array | None, default_region: str | None, length: int) -> pa.Array:
+    """Each row's ISO region: its own country, else the base's default (null when neither)."""
+    default = pa.scalar(default_region, pa.string())
+    if regions is None:
+        return pa.array(np.full(length, default_region, dtype=object), pa.string())
+    regions = regions.cast(pa.string())
+    return pc.if_else(pc.fill_null(pc.equal(regions, ""), True), default, regions)
