@@ -353,8 +353,9 @@ def parse_task(
 ) -> Iterator[delimited.ParsedRange]:
     """Parses one task piece by piece. ``status`` learns why a stream ended early; ``consumed`` hears how
     many of the input's bytes each piece used once the caller is done with it (the task's whole share in
-    the end), for progress. A byte range is read into ``buffer`` (grown as needed), which a caller that
-    parses many ranges keeps: a fresh 16 MiB string per range costs page faults as long as the parse."""
+    the end), for progress. A byte range is read into ``buffer`` when it fits, which a caller that parses
+    many ranges keeps: a fresh 16 MiB string per range costs page faults as long as the parse. (Never
+    resized: after a failed parse pyarrow's read-ahead may still hold a view of it for a moment.)"""
     spec = task.spec
     status = _Status() if status is None else status
     wanted = dict(spec.mapping)
@@ -394,8 +395,8 @@ def parse_task(
 def _parse_range(handle: Any, task: RangeTask, wanted: dict[str, int], buffer: bytearray) -> delimited.ParsedRange:
     """Reads a range into ``buffer`` and parses it there when the format can, else from a copy."""
     spec, size = task.spec, task.end - task.start
-    if len(buffer) < size:
-        buffer.extend(bytes(size - len(buffer)))
+    if len(buffer) < size:  # a range longer than planned for (a long record): a buffer of its own
+        buffer = bytearray(size)
     handle.seek(task.start)
     with memoryview(buffer)[:size] as view:
         done = 0
@@ -441,7 +442,8 @@ class ParseTaskFn(beam.DoFn):
 
     def setup(self) -> None:
         self._tally = progress.Tally(self._progress_folder)
-        self._buffer = bytearray()  # ranges are read into it (see ``parse_task``)
+        # Ranges are read into it (see ``parse_task``); planned ranges are at most this long but for long records.
+        self._buffer = bytearray(self._range_bytes + self._range_bytes // delimited.PLAN_SLACK)
 
     def process(self, task: RangeTask) -> Iterator[Any]:
         status = _Status()
