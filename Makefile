@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
-BENCH_ROWS ?= 1000000
-BENCH_CUSTOMERS ?= $(BENCH_ROWS)
+BENCH_ROWS ?= 5000000
+BENCH_CUSTOMERS ?= 5000000
 BENCH_PG_ROWS ?= 1000000 5000000
 
 .PHONY: install services browser demo test lint format typecheck bench bench-postgres bench-reverify eval template airflow-check clean
@@ -59,6 +59,8 @@ bench-postgres: install services
 eval: install
 	$(PY) bench/eval.py
 	$(PY) bench/eval_normalize.py
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval]'
+	$(PY) bench/eval_fuzzy.py
 
 # Reverification of one dump: full (parse) against cached (probe the stored digests); BENCHMARKS.md.
 BENCH_REVERIFY_ROWS ?= 1000000

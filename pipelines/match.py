@@ -13,7 +13,19 @@ import apache_beam as beam
 from datasketch import MinHash
 
 from pipelines import common, inputs
-from transforms import __version__, bundle, hashing, html_report, library, storage, verdict, versions
+from transforms import (
+    __version__,
+    bundle,
+    fuzzy,
+    fuzzy_index,
+    fuzzy_probe,
+    hashing,
+    html_report,
+    library,
+    storage,
+    verdict,
+    versions,
+)
 from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
@@ -29,7 +41,7 @@ RUN_FORMAT = "dumpmatch-run"
 MANIFEST = "manifest.json"
 CANDIDATES = "candidates"
 DEAD_LETTER = "dead_letter"
-CANDIDATE_ORDER = ["source_file", "line", "customer_id"]
+CANDIDATE_ORDER = ["source_file", "line", "match_type", "customer_id"]
 CSV_FILES = (f"{CANDIDATES}.csv", f"{DEAD_LETTER}.csv")
 EPILOG = """example:
   dumpmatch match --bundle bundle/ --dump sample.csv --out runs/sample --key-file dumpmatch.key
@@ -57,6 +69,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use only the bundle's sketches (as a partner holding a --sketch-only bundle would): estimates, "
         "no candidates",
+    )
+    parser.add_argument(
+        "--fuzzy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also link rows fuzzily (typos, swapped or missing parts in name, street, city, postcode, dob) "
+        "on the bundle's keyed encodings: one candidate per row with match_type fuzzy, counted apart "
+        "(default: on when the bundle was sketched with --fuzzy; ~1.8x an exact-only match, BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--fuzzy-threshold",
+        type=float,
+        default=fuzzy_probe.THRESHOLD,
+        metavar="S",
+        help=f"lowest score of a fuzzy link, 0 < S <= 1 (default {fuzzy_probe.THRESHOLD}; lower finds more "
+        "and risks wrong links: see BENCHMARKS.md)",
     )
     parser.add_argument("--output-shards", type=int, default=1, help="Parquet files per output folder (default 1)")
     parser.add_argument(
@@ -138,6 +166,11 @@ class Plan:
     library_exclude: tuple[str, ...] = ()
     checksums: dict[str, str] | None = None  # inputs' SHA-256 when known at launch: the files are not read
     extra: dict[str, Any] = field(default_factory=dict)  # more run-manifest keys
+    fuzzy: dict[str, Any] = field(default_factory=dict)  # fuzzy_probe.state + threshold; enabled False if empty
+
+    @property
+    def use_fuzzy(self) -> bool:
+        return bool(self.fuzzy.get("enabled"))
 
     @property
     def stage(self) -> str:
@@ -185,7 +218,15 @@ def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan
     library. A bad one stops the run before anything is written."""
     if args.output_shards < 1 or args.posting_cap < 1 or args.show_samples < 0:
         raise InputError(f"{PROG}: --output-shards and --posting-cap must be at least 1, --show-samples 0 or more")
+    # reverify's replayed options have no fuzzy ones: it links exactly (its digest cache has no encodings).
+    fuzzy_requested = getattr(args, "fuzzy", False)
+    threshold = getattr(args, "fuzzy_threshold", fuzzy_probe.THRESHOLD)
+    if not 0.0 < threshold <= 1.0:
+        raise InputError(f"{PROG}: --fuzzy-threshold {threshold} is not in (0, 1]")
     against = target(args)
+    use_index = bundle.has_index(against.manifest) and not args.no_index
+    exists = fuzzy_requested is not False and use_index and fuzzy_index.exists(against.bundle)
+    fuzzy_state = fuzzy_probe.state(fuzzy_requested, use_index, against.manifest, exists, against.bundle)
     if specs is None:
         mapping = parse_mapping(args.columns, "--columns")
         specs = inspect_inputs(args.dump, mapping, "--dump", args.format, inputs.limits(args), args.table)
@@ -203,8 +244,9 @@ def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan
         manifest=against.manifest,
         specs=specs,
         region=args.default_region or against.manifest.get("default_region"),
-        use_index=bundle.has_index(against.manifest) and not args.no_index,
+        use_index=use_index,
         library_entry=library_entry,
+        fuzzy={**fuzzy_state, "threshold": threshold},
     )
 
 
@@ -244,20 +286,36 @@ def build(
     """The match graph; ``source`` replaces reading and preparing the dump (reverify's digest cache)."""
     launched = time.time()
     shards = job.args["output_shards"]
+    fuzzy_probed = None
     if source is None:
         read = pipeline | "Read" >> ReadRecords(job.specs, progress_folder=progress_folder)
-        source = Source(read.records | "Prepare" >> Prepare(job.key_path, job.region), read.dead, read.stats)
+        prepared = read.records | "Prepare" >> Prepare(job.key_path, job.region, fuzzy_encode=job.use_fuzzy)
+        if job.use_fuzzy:
+            fuzzy_probed = prepared | "FuzzyProbe" >> beam.ParDo(
+                fuzzy_probe.FuzzyProbeFn(job.bundle, job.fuzzy["threshold"], job.args["posting_cap"])
+            ).with_outputs(fuzzy_probe.FuzzyProbeFn.STATS, main="candidates")
+            prepared = prepared | "ExactColumns" >> beam.Map(fuzzy.exact_only)
+        source = Source(prepared, read.dead, read.stats)
     known = source.dump_minhash is not None
     probed = source.digests | "Probe" >> beam.ParDo(
         ProbeFn(job.bundle, job.fingerprint, job.args["posting_cap"], job.use_index, dump_digests=not known)
     ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates")
-    candidate_files = probed.candidates | "WriteCandidates" >> WriteTables(
-        storage.join(job.stage, CANDIDATES),
-        CANDIDATES,
-        CANDIDATE_SCHEMA,
-        shards,
-        CANDIDATE_ORDER,
-        storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
+    candidates, all_stats = [probed.candidates], [source.stats, probed.stats]
+    if fuzzy_probed is not None:
+        candidates.append(fuzzy_probed.candidates)
+        all_stats.append(fuzzy_probed.stats)
+    candidate_files = (
+        tuple(candidates)
+        | "AllCandidates" >> beam.Flatten()
+        | "WriteCandidates"
+        >> WriteTables(
+            storage.join(job.stage, CANDIDATES),
+            CANDIDATES,
+            CANDIDATE_SCHEMA,
+            shards,
+            CANDIDATE_ORDER,
+            storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
+        )
     )
     dead_files = source.dead | "WriteDeadLetters" >> WriteTables(
         storage.join(job.stage, DEAD_LETTER),
@@ -267,7 +325,7 @@ def build(
         ["source_file", "line"],
         storage.join(job.stage, CSV_FILES[1]) if job.args["csv"] else None,
     )
-    stats = (source.stats, probed.stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
+    stats = tuple(all_stats) | "AllStats" >> beam.Flatten() | "Sum" >> beam.CombineGlobally(SumStatsFn())
     distinct = probed.digests | "Distinct" >> beam.CombinePerKey(HllCombineFn())
     if source.dump_minhash is not None:
         distinct = (distinct, source.dump_distinct) | "WithDumpDistinct" >> beam.Flatten()
@@ -327,6 +385,10 @@ def _write_report(
 ) -> str:
     """report.json and report.html, staged with the run's other outputs (so the manifest lists both)."""
     report = build_report(job.specs, stats, distinct, dump_minhash, job.bundle, job.manifest, checksums, job.use_index)
+    report["fuzzy"] = fuzzy_probe.report_section(
+        job.fuzzy or fuzzy_probe.state(False, job.use_index, job.manifest, False, job.bundle),
+        stats.get(fuzzy_probe.STATS),
+    )
     library_path = job.args["library"]
     if library_path:
         found = library.containment(

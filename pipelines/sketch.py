@@ -10,11 +10,12 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines import common, inputs
-from transforms import __version__, bigquery, bundle, database, hashing, sketches, storage, versions
+from transforms import __version__, bigquery, bundle, database, fuzzy, hashing, sketches, storage, versions
 from transforms.build import BuildBundle, customer_ids
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
+from transforms.fuzzy_index import BuildFuzzyIndex
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
@@ -78,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write Bloom, HLL and MinHash sketches but no index: a bundle to share (no per-customer rows; "
         "match then gives estimates only)",
+    )
+    parser.add_argument(
+        "--fuzzy",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also write the fuzzy index, with which match links rows fuzzily: keyed bigram encodings of name, "
+        "street, city, postcode, dob (default off: they enter the bundle, see docs/fuzzy-privacy.md; ~50%% more "
+        "sketch CPU; the index is held in memory while it is merged; --sketch-only bundles never hold it)",
     )
     parser.add_argument(
         "--canaries",
@@ -157,8 +166,17 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         common.make_pipeline(options) as pipeline,
     ):
         read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder))
-        digests = read.records | "Prepare" >> Prepare(key_path, region) | "CustomerIds" >> beam.Map(customer_ids)
-        numbers = digests | "Build" >> BuildBundle(
+        with_fuzzy = args.fuzzy and not args.sketch_only
+        digests = (
+            read.records
+            | "Prepare" >> Prepare(key_path, region, fuzzy_encode=with_fuzzy)
+            | "CustomerIds" >> beam.Map(customer_ids)
+        )
+        fuzzy_numbers = (
+            digests | "BuildFuzzy" >> BuildFuzzyIndex(stage) if with_fuzzy else pipeline | "NoFuzzy" >> beam.Create([])
+        )
+        exact = digests | "ExactColumns" >> beam.Map(fuzzy.exact_only) if with_fuzzy else digests
+        numbers = exact | "Build" >> BuildBundle(
             stage, key.fingerprint, capacity, args.bloom_fpr, with_index=not args.sketch_only
         )
         stats = read.stats | "Accounting" >> beam.CombineGlobally(SumStatsFn())
@@ -196,6 +214,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 beam.pvalue.AsList(dead_files),
                 beam.pvalue.AsDict(checksums),
                 version,
+                beam.pvalue.AsList(fuzzy_numbers),
             )
         )
     if not common.finished_here(options, "dumpmatch sketch", stage):
@@ -230,6 +249,7 @@ def _write_manifest(
     dead_files: list[str],
     checksums: dict[str, str],
     version: tuple[str, str] | None,
+    fuzzy_numbers: list[dict[str, Any]],
 ) -> None:
     """The graph's last step (its side inputs are every written sketch and index): the manifest is
     staged, then everything moves into place, the manifest last. A bundle without one did not finish.
@@ -259,6 +279,7 @@ def _write_manifest(
         "fields": {f: {"distinct": n["distinct_estimate"], **n} for f, n in sorted(numbers.items())},
         "customers": total_rows(entries),
         "canaries": canaries,
+        "fuzzy": fuzzy_numbers[0] if fuzzy_numbers else None,  # the fuzzy index's parameters and size
         "inputs": entries,
         "dead_letter_files": [f"{bundle.DEAD_LETTER}/{storage.basename(f)}" for f in sorted(dead_files)],
         **({"version": version[1]} if version else {}),

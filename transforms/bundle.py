@@ -21,7 +21,7 @@ FORMAT = "dumpmatch-bundle"
 FORMAT_VERSION = 2  # 2: international normalization (street, name_latin, email providers) changed keys
 MANIFEST = "manifest.json"
 DEAD_LETTER = "dead_letter"
-CONTENTS = ("bloom", "hll", "minhash", "index", DEAD_LETTER)  # everything a bundle holds but its manifest
+CONTENTS = ("bloom", "hll", "minhash", "index", "fuzzy", DEAD_LETTER)  # everything a bundle holds but its manifest
 INDEX_SCHEMA = pa.schema([("digest", pa.uint64()), ("customer_id", pa.string())])
 
 

@@ -218,6 +218,7 @@ def render_run(report: dict[str, Any], meta: dict[str, Any] | None = None) -> st
             section("cooccurrence", "Does each row agree with one customer?", _cooccurrence(report)),
             section("fields", "Overlap per field", _fields(report)),
             section("canaries", "Canaries", _canaries(report)),
+            _fuzzy(mapping(report, "fuzzy")),
             section("library", "Seen before? (library of earlier dumps)", _library(report)),
             section("plausibility", "Plausibility of the dump", _plausibility(report)),
             section("inputs", "What was read", _inputs(report, inputs)),
@@ -438,6 +439,21 @@ def _canaries(report: dict[str, Any]) -> str:
         "<p>No canaries were planted in this bundle. Plant a few fake customers in your systems and pass their "
         "ids to <code>dumpmatch sketch --canaries FILE</code>: a later dump containing one is near-proof.</p>"
     )
+
+
+def _fuzzy(fuzzy: dict[str, Any]) -> str:
+    """Fuzzy links (match --fuzzy), counted apart: shown only when the run made them."""
+    if not fuzzy.get("enabled"):
+        return ""
+    by_score = mapping(fuzzy, "linked_by_score")
+    rows = [[esc(f"≥ {score}"), number(count)] for score, count in by_score.items()]
+    body = (
+        f"<p>{number(fuzzy.get('linked'))} of {number(fuzzy.get('rows'))} rows link fuzzily (score ≥ "
+        f"{esc(fuzzy.get('threshold'))}: mean similarity of name, street, city, postcode and dob on keyed encodings) "
+        f"to one customer, after {number(fuzzy.get('pairs_scored'))} candidate pairs were scored. They are "
+        "<code>match_type: fuzzy</code> rows in candidates/*.parquet and count in no number above.</p>"
+    )
+    return section("fuzzy", "Fuzzy links (typos, swaps, missing parts)", body + table(["score", "rows"], rows, (1,)))
 
 
 def _library(report: dict[str, Any]) -> str:

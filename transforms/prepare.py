@@ -1,4 +1,8 @@
-"""Normalize then keyed-hash record batches: after this step no plaintext remains."""
+"""Normalize then keyed-hash record batches: after this step no plaintext remains.
+
+With fuzzy encoding on, the Hash step also adds each row's keyed fuzzy encodings (``fuzzy.py``), made
+from the normalized values before they are dropped; ``fuzzy.exact_only`` removes them again.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms import hashing, normalize
+from transforms import fuzzy, hashing, normalize
 from transforms.fields import CUSTOMER_ID
 from transforms.read import LINE, SOURCE
 
@@ -24,8 +28,9 @@ def normalize_batch(batch: pa.RecordBatch, default_region: str | None) -> pa.Rec
     return pa.RecordBatch.from_pydict(columns)
 
 
-def hash_batch(batch: pa.RecordBatch, key: hashing.Key) -> pa.RecordBatch:
-    """Normalized strings → uint64 keyed digests (null where the value is missing)."""
+def hash_batch(batch: pa.RecordBatch, key: hashing.Key, coder: fuzzy.RecordCoder | None = None) -> pa.RecordBatch:
+    """Normalized strings → uint64 keyed digests (null where the value is missing), and with a ``coder``
+    the rows' fuzzy encodings."""
     columns = {}
     for name in batch.schema.names:
         values = batch.column(name)
@@ -34,6 +39,9 @@ def hash_batch(batch: pa.RecordBatch, key: hashing.Key) -> pa.RecordBatch:
             continue
         digests, valid = hashing.keyed_digests(key, name, values)
         columns[name] = pa.array(digests, pa.uint64(), mask=~valid)
+    if coder is not None:
+        plain = {name: batch.column(name) for name in fuzzy.FIELDS if name in batch.schema.names}
+        columns.update(fuzzy.columns(coder.encode(plain, batch.num_rows)))
     return pa.RecordBatch.from_pydict(columns)
 
 
@@ -48,29 +56,33 @@ class NormalizeFn(beam.DoFn):
 class KeyedHashFn(beam.DoFn):
     """Loads the key once per worker in ``setup``; the key itself is never pickled."""
 
-    def __init__(self, key_path: str) -> None:
+    def __init__(self, key_path: str, fuzzy_encode: bool = False) -> None:
         self._key_path = key_path
+        self._fuzzy = fuzzy_encode
         self._key: hashing.Key | None = None
+        self._coder: fuzzy.RecordCoder | None = None
 
     def setup(self) -> None:
         self._key = hashing.load_key(self._key_path)
+        self._coder = fuzzy.RecordCoder(self._key) if self._fuzzy else None
 
     def process(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         assert self._key is not None
-        yield hash_batch(batch, self._key)
+        yield hash_batch(batch, self._key, self._coder)
 
 
 class Prepare(beam.PTransform):
-    """Raw record batches → keyed-digest batches."""
+    """Raw record batches → keyed-digest batches (with ``fuzzy_encode``, also the fuzzy encodings)."""
 
-    def __init__(self, key_path: str, default_region: str | None) -> None:
+    def __init__(self, key_path: str, default_region: str | None, fuzzy_encode: bool = False) -> None:
         super().__init__()
         self._key_path = key_path
         self._default_region = default_region
+        self._fuzzy = fuzzy_encode
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         return (
             batches
             | "Normalize" >> beam.ParDo(NormalizeFn(self._default_region))
-            | "Hash" >> beam.ParDo(KeyedHashFn(self._key_path))
+            | "Hash" >> beam.ParDo(KeyedHashFn(self._key_path, self._fuzzy))
         )

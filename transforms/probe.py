@@ -31,8 +31,10 @@ CANDIDATE_SCHEMA = pa.schema(
         ("matched_fields", pa.list_(pa.string())),
         ("score", pa.float64()),
         ("canary", pa.bool_()),
+        ("match_type", pa.string()),  # "exact" (the evidence rules above) or "fuzzy" (fuzzy_probe.py)
     ]
 )
+EXACT = "exact"
 
 
 DUMP, BLOOM, MATCHED = "dump", "bloom", "matched"  # which digests of a field a sketch input holds
@@ -200,6 +202,7 @@ def _candidate_table(
             "matched_fields": pa.array([names_of[int(m)] for m in masks], pa.list_(pa.string())),
             "score": pa.array(np.round(scores, 4), pa.float64()),
             "canary": pa.array(canary, pa.bool_()),
+            "match_type": pa.array([EXACT] * rows.size, pa.string()),
         },
         schema=CANDIDATE_SCHEMA,
     )
