@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"fail when more than this share of an input's rows cannot be parsed (default {MAX_DEAD_LETTER_FRACTION})",
     )
     parser.add_argument(
+        "--max-quoted-lines",
+        type=int,
+        default=DEFAULT_LIMITS.max_quoted_lines,
+        help="CSV: most lines one quoted field may span; past it the opening quote is taken as stray and only "
+        f"its line is dead-lettered (default {DEFAULT_LIMITS.max_quoted_lines})",
+    )
+    parser.add_argument(
         "--max-compression-ratio",
         type=float,
         default=DEFAULT_LIMITS.max_ratio,
@@ -62,8 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def limits(args: argparse.Namespace) -> decode.Limits:
     if args.max_record_bytes < 1:
         raise InputError(f"--max-record-bytes {args.max_record_bytes}: give at least 1")
+    if args.max_quoted_lines < 1:
+        raise InputError(f"--max-quoted-lines {args.max_quoted_lines}: give at least 1")
     return decode.Limits(
         max_ratio=args.max_compression_ratio,
         max_bytes=args.max_decompressed_bytes,
         max_record_bytes=args.max_record_bytes,
+        max_quoted_lines=args.max_quoted_lines,
     )

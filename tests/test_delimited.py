@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+
 import numpy as np
 import pytest
 
@@ -36,7 +39,7 @@ def test_fast_path_parses_quotes_and_crlf() -> None:
 def test_bad_records_become_dead_letters_and_the_rest_parses() -> None:
     data = b'email,name\na@b.com,A\nragged\n\xff@x.com,B\n"open,C\nz@z.com,D'
     parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
-    assert parsed.table.column("email").to_pylist() == ["a@b.com"]
+    assert parsed.table.column("email").to_pylist() == ["a@b.com", "z@z.com"]
     reasons = {line: reason for line, reason, _ in parsed.dead}
     assert reasons[3].startswith("ragged row: 1 fields")
     assert reasons[4].startswith("bytes are not valid UTF-8")
@@ -90,16 +93,118 @@ def test_ranges_together_equal_the_whole_file(block: int, target: int) -> None:
     assert emails == [f"e{i}@x.com" for i in range(60)]
 
 
-def _record_spans(data: bytes, quoted: bool) -> list[tuple[int, int]]:
-    """Reference: [start, end) of every record, its newline included, walking byte by byte."""
-    spans, start, inside = [], 0, False
-    for i, byte in enumerate(data):
-        if quoted and byte == delimited.QUOTE:
-            inside = not inside
-        elif byte == delimited.NEWLINE and not inside:
-            spans.append((start, i + 1))
-            start = i + 1
-    return spans + ([(start, len(data))] if start < len(data) else [])
+def test_a_stray_quote_costs_its_line_only() -> None:
+    rows = [b"e%d@x.com,N%d" % (i, i) for i in range(200)]
+    rows[3] = b'"e3@x.com,N3'  # opens a quote that never closes
+    data = b"email,name\n" + b"\n".join(rows) + b"\n"
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.dead == [(5, "unbalanced quote", '"e3@x.com,N3')]
+    assert parsed.table.column("email").to_pylist() == [f"e{i}@x.com" for i in range(200) if i != 3]
+    assert parsed.read == 201 == parsed.table.num_rows + len(parsed.dead) + parsed.headers
+
+
+def test_a_quote_inside_an_unquoted_field_opens_nothing() -> None:
+    data = b'email,name\na@x.com,O"Brien\nb@x.com,"Multi\nline"\nc@x.com,5\'11"\n'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True)
+    assert parsed.table.to_pydict() == {
+        "email": ["a@x.com", "b@x.com", "c@x.com"],
+        "name": ['O"Brien', "Multi\nline", "5'11\""],
+        "_line": [2, 3, 5],
+    }
+    assert parsed.dead == []
+
+
+@pytest.mark.parametrize(("span", "joined"), [(3, True), (4, False)])
+def test_a_quoted_field_may_span_up_to_the_bound(span: int, joined: bool) -> None:
+    note = b"\n".join(b"part %d" % i for i in range(span))
+    data = b'email,name\na@x.com,"' + note + b'"\nb@x.com,B\n'
+    parsed = delimited.parse_range(data, 1, ",", 2, WANTED, has_header=True, max_quoted_lines=3)
+    emails = parsed.table.column("email").to_pylist()
+    if joined:
+        assert emails == ["a@x.com", "b@x.com"] and parsed.dead == []
+    else:  # the opening line is stray; the lines after it are records of their own
+        assert parsed.dead[0][:2] == (2, "unbalanced quote")
+        assert "b@x.com" in emails
+    assert parsed.read == parsed.table.num_rows + len(parsed.dead) + parsed.headers
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("block", "target"), [(7, 10), (64, 64), (1000, 200)])
+def test_ranges_with_stray_quotes_equal_the_whole_file(seed: int, block: int, target: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = [b"email,name"]
+    for i in range(150):
+        r = rng.random()
+        if r < 0.1:
+            rows.append(b'e%d@x.com,"Multi\nLine %d"' % (i, i))
+        elif r < 0.15:
+            rows.append(b'e%d@x.com,"stray %d' % (i, i))
+        elif r < 0.2:
+            rows.append(b'e%d@x.com,O"Brien %d' % (i, i))
+        else:
+            rows.append(b"e%d@x.com,N%d" % (i, i))
+    data = b"\n".join(rows) + b"\n"
+    quoting = delimited.Quoting(",", max_lines=4)
+
+    def parse(chunk: bytes, line: int, header: bool, plain: bool) -> delimited.ParsedRange:
+        return delimited.parse_range(chunk, line, ",", 2, WANTED, header, plain, quoting.max_lines)
+
+    whole = parse(data, 1, True, False)
+    blocks = iter([data[i : i + block] for i in range(0, len(data), block)])
+    lines: list[int] = []
+    dead: list[tuple[int, str, str]] = []
+    for start, end, line, plain in delimited.plan_ranges(blocks, target, quoting):
+        part = parse(data[start:end], line, start == 0, plain)
+        lines += part.table.column("_line").to_pylist()
+        dead += part.dead
+    assert lines == whole.table.column("_line").to_pylist()
+    assert dead == whole.dead
+    assert {reason for _, reason, _ in whole.dead} <= {"unbalanced quote", "ragged row: 1 fields, expected 2"}
+
+
+@pytest.mark.parametrize("target", [1, 50, 333, 4096])
+@pytest.mark.parametrize("quoting", [delimited.Quoting(",", 3), None])
+def test_planning_a_file_equals_planning_its_stream(target: int, quoting: delimited.Quoting | None) -> None:
+    rng = np.random.default_rng(target)
+    kinds = [b'e%d,"Multi\nLine %d"', b'e%d,"stray %d', b"e%d,N%d", b'e%d,O"B %d']
+    data = b"".join(kinds[int(rng.integers(4))] % (i, i) + b"\n" for i in range(400))
+    blocks = iter([data[i : i + 97] for i in range(0, len(data), 97)])
+    planned = list(delimited.plan_file(io.BytesIO(data), target, quoting))
+    assert planned == list(delimited.plan_ranges(blocks, target, quoting))
+    assert planned[0][0] == 0 and planned[-1][1] == len(data)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(planned))
+
+
+def test_a_range_parsed_from_a_reused_buffer_keeps_no_reference_to_it() -> None:
+    data = b"email,name\n" + b"".join(b"u%d@x.com,Name %d\n" % (i, i) for i in range(1000))
+    buffer = bytearray(data)
+    with memoryview(buffer) as view:
+        parsed = delimited.parse_range(view, 1, ",", 2, WANTED, has_header=True, plain_lines=True)
+    buffer[:] = b"#" * len(buffer)  # the next range overwrites the buffer
+    assert parsed.table.column("email").to_pylist() == [f"u{i}@x.com" for i in range(1000)]
+    assert parsed.table.column("_line").to_pylist() == list(range(2, 1002))
+
+
+def _record_spans(
+    data: bytes, quoted: bool, cap: int, max_lines: int = delimited.MAX_QUOTED_LINES
+) -> list[tuple[int, int]]:
+    """Reference: [start, end) of every record, its newline included, line by line: a line with an odd
+    number of quotes whose last field opens one starts a quoted field that the next odd line closes,
+    if it comes within ``max_lines`` lines and no line on the way is longer than ``cap``."""
+    lines = data.splitlines(keepends=True)
+    starts = [sum(len(line) for line in lines[:i]) for i in range(len(lines) + 1)]
+    odd = [line.count(b'"') % 2 == 1 for line in lines]
+    spans, i = [], 0
+    while i < len(lines):
+        end = i
+        opens = quoted and odd[i] and len(lines[i]) <= cap
+        if opens and delimited._opener(",").fullmatch(lines[i].rstrip(b"\n")):
+            j = next((j for j in range(i + 1, len(lines)) if odd[j] or len(lines[j]) > cap), None)
+            if j is not None and odd[j] and len(lines[j]) <= cap and j - i < max_lines:
+                end = j
+        spans.append((starts[i], starts[end + 1]))
+        i = end + 1
+    return spans
 
 
 def _random_records(rng: np.random.Generator, quoted: bool) -> bytes:
@@ -108,6 +213,8 @@ def _random_records(rng: np.random.Generator, quoted: bool) -> bytes:
         pieces = [b"x" * int(rng.choice([0, 2, 9, 40, 150]))]
         if quoted and rng.random() < 0.4:
             pieces.append(b'"q\n' + b"y" * int(rng.integers(0, 90)) + b'"')
+        elif quoted and rng.random() < 0.15:
+            pieces.append(b'"stray')  # opens a quote (when the record starts with it) that may never close
         records.append(b"".join(pieces) + b"\n")
     return b"".join(records)[: None if rng.random() < 0.7 else -1]  # sometimes no final newline
 
@@ -120,10 +227,12 @@ def test_records_over_the_cap_are_set_aside_exactly_whatever_the_blocks(quoted: 
     rng = np.random.default_rng(seed)
     data = _random_records(rng, quoted)
     cap, block, target = int(rng.choice([1, 20, 60, 200])), int(rng.integers(1, 130)), int(rng.choice([1, 50, 900]))
-    spans = _record_spans(data, quoted)
+    spans = _record_spans(data, quoted, cap)
+    quoting = delimited.Quoting() if quoted else None
     planned = list(
-        delimited.plan_ranges((data[i : i + block] for i in range(0, len(data), block)), target, quoted, cap)
+        delimited.plan_ranges((data[i : i + block] for i in range(0, len(data), block)), target, quoting, cap)
     )
+    assert planned == list(delimited.plan_file(io.BytesIO(data), target, quoting, cap))
     position = 0
     oversized = []
     for item in planned:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import json
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from transforms import decode, jsonlines, sqldump
 from transforms.combiners import SumStatsFn
 from transforms.decode import Limits
 from transforms.errors import InputError
@@ -45,6 +49,7 @@ def read(path: Path, range_bytes: int = 1 << 20, limits: Limits = DEFAULT_LIMITS
     dead: list[tuple[int, str]] = []
     stats = []
     parse = ParseTaskFn(batch_rows=1000, range_bytes=range_bytes)
+    parse.setup()
     for spec in specs:
         for task in PlanTasksFn(range_bytes).process(spec):
             for out in parse.process(task):
@@ -127,8 +132,10 @@ def test_legacy_encoding_is_transcoded(tmp_path: Path) -> None:
     path = write(tmp_path, "cp.csv", ("email,name\n" + "ann@example.com,José Müller\n" * 30).encode("cp1252"))
     specs = inspect_inputs([str(path)], {}, "--dump")
     names = []
+    parse = ParseTaskFn(100, 1 << 20)
+    parse.setup()
     for task in PlanTasksFn(1 << 20).process(specs[0]):
-        for out in ParseTaskFn(100, 1 << 20).process(task):
+        for out in parse.process(task):
             if not hasattr(out, "tag"):
                 names += out.column("name").to_pylist() if "name" in out.schema.names else []
     assert set(names) == {"José Müller"}
@@ -169,6 +176,48 @@ def test_splitting_into_many_ranges_changes_nothing(tmp_path: Path) -> None:
     whole, split = read(path), read(path, range_bytes=100)
     assert split.emails == whole.emails and split.lines == whole.lines
     assert len(whole.emails) == 500
+
+
+def _with_stray_quotes() -> tuple[bytes, list[str], list[int]]:
+    """A 2 MB CSV with stray quotes early and late, legit multi-line fields, and what must parse."""
+    rows, emails, strays = [b"email,name,note"], [], []
+    for i in range(40000):
+        if i in (5, 30000):
+            rows.append(b'"u%d@x.com,Name %d,note' % (i, i))  # the quote never closes
+            strays.append(len(rows) + sum(row.count(b"\n") for row in rows))
+            continue
+        note = b'"line one\nline two, %d"' % i if i % 97 == 0 else b'O"Brien %d' % i if i % 89 == 0 else b"n"
+        rows.append(b"u%d@x.com,Name %d," % (i, i) + note)
+        emails.append(f"u{i}@x.com")
+    return b"\n".join(rows) + b"\n", emails, strays
+
+
+@pytest.mark.parametrize("range_bytes", [1 << 22, 1 << 16, 300])
+def test_a_stray_quote_early_in_a_large_file_costs_one_line(tmp_path: Path, range_bytes: int) -> None:
+    data, emails, strays = _with_stray_quotes()
+    path = write(tmp_path, "stray.csv", data)
+    ranges = list(PlanTasksFn(range_bytes).process(inspect_inputs([str(path)], {}, "--dump")[0]))
+    assert len(ranges) == 1 if range_bytes > len(data) else len(ranges) > 10
+    result = read(path, range_bytes=range_bytes)
+    assert result.emails == emails
+    assert result.dead == [(line, "unbalanced quote") for line in strays]
+    assert result.entries[0]["rows_read"] == len(emails) + len(strays) + 1
+
+
+def test_a_stray_quote_in_a_compressed_stream_costs_one_line(tmp_path: Path) -> None:
+    data, emails, strays = _with_stray_quotes()
+    result = read(write(tmp_path, "stray.csv.gz", gzip.compress(data)), range_bytes=1 << 16)
+    assert result.emails == emails
+    assert result.dead == [(line, "unbalanced quote") for line in strays]
+
+
+def test_quoted_fields_longer_than_the_bound_are_stray(tmp_path: Path) -> None:
+    body = b'a@x.com,"one\ntwo\nthree"\nb@x.com,B\n'
+    path = write(tmp_path, "long.csv", b"email,name\n" + body)
+    assert read(path).emails == ["a@x.com", "b@x.com"]
+    short = read(path, limits=Limits(1000.0, 1 << 40, max_quoted_lines=2))
+    assert short.dead[0] == (2, "unbalanced quote")
+    assert "b@x.com" in short.emails
 
 
 # ---- compression and containers ------------------------------------------------------
@@ -219,6 +268,30 @@ def test_gzip_bomb_stops_at_the_ratio(tmp_path: Path) -> None:
     bomb = gzip.compress(b"email\n" + b"a@b.com\n" * (20 << 20))
     entry = read(write(tmp_path, "bomb.gz", bomb), limits=Limits(max_ratio=50, max_bytes=1 << 40)).entries[0]
     assert entry["complete"] is False and "ratio over 50" in entry["incomplete_reason"]
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_when_closed() -> None:
+    def blocks() -> Iterator[bytes]:
+        yield from (b"%d" % i for i in range(50))
+        raise decode.Incomplete("cut off")
+
+    got: list[bytes] = []
+    with pytest.raises(decode.Incomplete, match="cut off"):
+        for block in decode.ahead(blocks(), depth=3):
+            got.append(block)
+    assert got == [b"%d" % i for i in range(50)]
+    produced: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for i in itertools.count():
+            produced.append(i)
+            yield b"x"
+
+    reader = decode.ahead(endless(), depth=2)
+    assert next(reader) == b"x"
+    reader.close()  # joins the thread: it must notice and stop
+    assert len(produced) <= 5
+    assert not [t for t in threading.enumerate() if t.name == "dumpmatch-read-ahead"]
 
 
 def _zip(tmp_path: Path, members: dict[str, bytes]) -> Path:
@@ -305,6 +378,97 @@ def test_postgres_dump(tmp_path: Path) -> None:
     assert result.emails == EXPECTED and result.lines == [2, 3, 4]
 
 
+def _pgdump(rows: int) -> tuple[bytes, list[str]]:
+    """A pg_dump with another table's COPY before and after, escapes, NULLs and one bad row."""
+    other = b"COPY public.logs (id, msg) FROM stdin;\n" + b"".join(b"%d\tm\\tx\n" % i for i in range(50)) + b"\\.\n"
+    lines, emails = [], []
+    for i in range(rows):
+        if i == rows // 3:
+            lines.append(b"%d\tbroken\n" % i)
+            continue
+        name = b"\\N" if i % 11 == 0 else b"N\\t%d" % i
+        lines.append(b"%d\tu%d@x.com\t%s\n" % (i, i, name))
+        emails.append(f"u{i}@x.com")
+    users = b"COPY public.users (id, email, name) FROM stdin;\n" + b"".join(lines) + b"\\.\n"
+    create = b"CREATE TABLE public.users (\n    id integer,\n    email text,\n    name text\n);\n\n"
+    return b"-- PostgreSQL database dump\n\n" + create + other + b"\n" + users + b"\n" + other, emails
+
+
+def _mysql(rows: int) -> tuple[bytes, list[str]]:
+    """A MySQL dump with other tables' statements, comments, escapes, a raw newline in a string,
+    a ';' inside strings and one malformed tuple, in INSERTs of a few rows each."""
+    out = [b"-- it's a dump; comments may hold quotes\n/*!40101 SET NAMES utf8 */;\n"]
+    out.append(b"CREATE TABLE `users` (\n  `id` int,\n  `email` varchar(255),\n  `name` varchar(255)\n);\n")
+    emails = []
+    for first in range(0, rows, 7):
+        tuples = []
+        for i in range(first, min(first + 7, rows)):
+            if i == rows // 2:
+                tuples.append(b"(%d,'u%d@x.com' 'x' oops)" % (i, i))
+                continue
+            name = b"'O\\'Ray; \\n%d'" % i if i % 5 else b"'two\nlines;'"
+            tuples.append(b"(%d,'u%d@x.com',%s)" % (i, i, name))
+            emails.append(f"u{i}@x.com")
+        out.append(b"INSERT INTO `users` VALUES " + b",".join(tuples) + b";\n")
+        if first % 70 == 0:
+            out.append(b"INSERT INTO `logs` VALUES (1,'x;y');\n")
+    return b"".join(out), emails
+
+
+def _whole(fmt: str, data: bytes) -> tuple[list[str], list[int], list[tuple[int, str]]]:
+    """The reference: the format's parser on the whole dump at once."""
+    parse = {"mysql": sqldump.parse_mysql, "pgdump": sqldump.parse_pgdump}[fmt]
+    parsed = parse(data, 1, ["id", "email", "name"], {"email": 1}, "users")
+    dead = sorted((line, reason) for line, reason, _ in parsed.dead)
+    return parsed.table.column("email").to_pylist(), parsed.table.column("_line").to_pylist(), dead
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+@pytest.mark.parametrize("range_bytes", [1 << 20, 4096, 100])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_sql_dumps_in_pieces_equal_the_whole_dump(tmp_path: Path, fmt: str, range_bytes: int, gzipped: bool) -> None:
+    data, emails = (_mysql if fmt == "mysql" else _pgdump)(600)
+    path = write(tmp_path, "dump.sql.gz" if gzipped else "dump.sql", gzip.compress(data) if gzipped else data)
+    spec = inspect_inputs([str(path)], {}, "--dump")[0]
+    assert spec.format == fmt and spec.splittable is not gzipped
+    tasks = list(PlanTasksFn(range_bytes).process(spec))
+    assert len(tasks) == 1 if gzipped or range_bytes > len(data) else len(tasks) > 2
+    result = read(path, range_bytes=range_bytes)
+    whole_emails, whole_lines, whole_dead = _whole(fmt, data)
+    assert result.emails == whole_emails == emails
+    assert result.lines == whole_lines
+    assert result.dead == whole_dead and len(whole_dead) == 1
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+@pytest.mark.parametrize("cut", [0.5, 0.75])
+def test_a_cut_off_sql_dump_ends_in_one_dead_letter(tmp_path: Path, fmt: str, cut: float) -> None:
+    data, _ = (_mysql if fmt == "mysql" else _pgdump)(600)
+    data = data[: int(len(data) * cut)]
+    result = read(write(tmp_path, "cut.sql", data), range_bytes=2048)
+    whole_emails, whole_lines, whole_dead = _whole(fmt, data)
+    assert result.emails == whole_emails and result.lines == whole_lines and result.dead == whole_dead
+    assert result.dead[-1][1] == "SQL statement cut off"
+
+
+def test_json_array_read_from_small_blocks_equals_the_whole(tmp_path: Path) -> None:
+    items = [{"email": f"ü{i}@x.com", "n": {"name": "Zoë " * (i % 3)}} for i in range(300)]
+    text = json.dumps(items, indent=2, ensure_ascii=False).encode()
+    text = text.replace(b'"\xc3\xbc7@x.com"', b'"\xc3\xbc7@x.com" oops').replace(b"[", b"[42,", 1)
+    columns = ["email", "n.name"]
+    whole = jsonlines.parse_array(text, 1, columns, {"email": 0})
+    for size in (1, 7, 4096):
+        blocks = iter([text[i : i + size] for i in range(0, len(text), size)])
+        parts = list(jsonlines.stream_array(blocks, 1, columns, {"email": 0}, batch_rows=64))
+        assert [p.read for p in parts[:-1]] == [64] * 4 and sum(p.read for p in parts) == whole.read
+        joined = pa.concat_tables(p.table for p in parts)
+        assert joined.column("email").to_pylist() == whole.table.column("email").to_pylist()
+        assert joined.column("_line").to_pylist() == whole.table.column("_line").to_pylist()
+        assert [d for p in parts for d in p.dead] == whole.dead and len(whole.dead) == 2
+    cut = jsonlines.parse_array(text[: len(text) // 2], 1, columns, {"email": 0})
+    assert cut.dead[-1][1] == "JSON array cut off"
+
+
 def test_parquet(tmp_path: Path) -> None:
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"email": EXPECTED, "n": [1, 2, 3]}), path)
@@ -315,3 +479,31 @@ def test_parquet(tmp_path: Path) -> None:
 def test_format_override(tmp_path: Path) -> None:
     path = write(tmp_path, "d.txt", b"ann@example.com:secret\nbob@example.com:x\n")
     assert read(path, fmt="combo").entries[0]["format"] == "combo"
+
+
+def _one_insert(rows: int) -> tuple[bytes, list[str]]:
+    """A MySQL dump whose rows are all in one INSERT, as some exporters write them."""
+    data, emails = _mysql(rows)
+    head, _, rest = data.partition(b"INSERT INTO `users` VALUES ")
+    body = rest.replace(b";\nINSERT INTO `logs` VALUES (1,'x;y');\n", b";\n").replace(
+        b";\nINSERT INTO `users` VALUES ", b","
+    )
+    return head + b"INSERT INTO `users` VALUES " + body, emails
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "mysql-one-insert", "pgdump"])
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_sql_chunkers_agree_whatever_the_block_size(fmt: str, block: int) -> None:
+    data, _ = {"mysql": _mysql, "mysql-one-insert": _one_insert, "pgdump": _pgdump}[fmt](120)
+    fmt = fmt.removesuffix("-one-insert")
+    chunk = sqldump.statement_chunks if fmt == "mysql" else sqldump.copy_chunks
+    emails: list[str] = []
+    lines: list[int] = []
+    dead: list[tuple[int, str]] = []
+    parse = sqldump.parse_mysql if fmt == "mysql" else sqldump.parse_pgdump
+    for piece in chunk(iter([data[i : i + block] for i in range(0, len(data), block)]), 300, "users"):
+        parsed = parse(piece.data(), piece.at.first_line, ["id", "email", "name"], {"email": 1}, "users")
+        emails += parsed.table.column("email").to_pylist()
+        lines += parsed.table.column("_line").to_pylist()
+        dead += [(line, reason) for line, reason, _ in parsed.dead]
+    assert (emails, lines, sorted(dead)) == _whole(fmt, data)

@@ -125,3 +125,22 @@ def test_mostly_garbage_input_stops_the_run(world: dict, tmp_path: Path, capsys:
     assert cli.main([*argv, "--out", str(tmp_path / "r1")]) == 2
     assert "90% of rows could not be parsed" in capsys.readouterr().err
     assert cli.main([*argv, "--out", str(tmp_path / "r2"), "--max-dead-letter-fraction", "0.95"]) == 0
+
+
+def test_a_stray_quote_costs_one_row_not_the_dump(world: dict, tmp_path: Path) -> None:
+    header, *rows = _csv_bytes(world["rows"]).split(b"\n")
+    dump = tmp_path / "stray.csv"
+    # A stray quote opening the first row's own line, then a three-line quoted field further down.
+    stray = b'"oops,' + b",".join(b"" for _ in header.split(b","))
+    dump.write_bytes(
+        b"\n".join([header, stray, *rows[:10], b'"a\nb\nc"' + rows[10][rows[10].index(b",") :], *rows[11:]])
+    )
+    argv = ["--bundle", str(world["folder"] / "bundle"), "--dump", str(dump), "--key-file", str(world["key"])]
+    report = match.run([*argv, "--out", str(tmp_path / "run"), "--max-quoted-lines", "3"])
+    assert report["fields"]["email"]["matched"] >= GENUINE - 1
+    assert report["rows"]["parsed"] == len(world["rows"])
+    assert report["rows"]["dead_lettered"] == 1
+    strict = match.run([*argv, "--out", str(tmp_path / "strict"), "--max-quoted-lines", "2"])
+    # Past the bound the field's opening line is stray and "b" is a ragged row; 'c",...' is a row again.
+    assert strict["rows"]["dead_lettered"] == 3
+    assert strict["rows"]["parsed"] == len(world["rows"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import apache_beam as beam
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines import inputs
 from transforms.combiners import SumStatsFn
 from transforms.errors import InputError
 from transforms.read import ReadRecords, inspect_file, inspect_inputs
@@ -116,3 +118,47 @@ def test_parquet_input(tmp_path: Path, test_pipeline) -> None:  # type: ignore[n
             lambda b: list(zip(b.column("email").to_pylist(), b.column("_line").to_pylist(), strict=True))
         )
         assert_that(rows, equal_to([(f"u{i}@x.com", i + 1) for i in range(10)]))
+
+
+def inputs_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    inputs.add_arguments(parser)
+    return parser
+
+
+def test_max_quoted_lines_must_allow_a_line() -> None:
+    args = inputs_parser().parse_args(["--max-quoted-lines", "0"])
+    with pytest.raises(InputError, match="--max-quoted-lines 0: give at least 1"):
+        inputs.limits(args)
+    assert inputs.limits(inputs_parser().parse_args([])).max_quoted_lines == 64
+
+
+@pytest.mark.parametrize("fmt", ["mysql", "pgdump"])
+def test_sql_dump_ranges_through_a_pipeline(tmp_path: Path, test_pipeline, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    rows = [(i, f"u{i}@x.com") for i in range(300)]
+    if fmt == "mysql":
+        create = b"CREATE TABLE `users` (\n  `id` int,\n  `email` varchar(255)\n);\n"
+        # One long INSERT, so ranges cut it between tuples and repeat its header.
+        data = (
+            create
+            + b"INSERT INTO `users` VALUES "
+            + b",".join(b"(%d,'%s')" % (i, e.encode()) for i, e in rows)
+            + b";\n"
+        )
+    else:
+        body = b"".join(b"%d\t%s\n" % (i, e.encode()) for i, e in rows)
+        data = b"COPY public.users (id, email) FROM stdin;\n" + body + b"\\.\n"
+    path = tmp_path / "dump.sql"
+    path.write_bytes(data)
+    specs = inspect_inputs([str(path)], {}, "--dump")
+    assert specs[0].format == fmt and specs[0].splittable
+    with test_pipeline() as p:
+        read = p | ReadRecords(specs, range_bytes=512, batch_rows=50)
+        emails = read.records | beam.FlatMap(lambda b: b.column("email").to_pylist())
+        stats = read.stats | "Sum" >> beam.CombineGlobally(SumStatsFn())
+        assert_that(emails, equal_to([e for _, e in rows]), label="emails")
+        assert_that(
+            stats | beam.Map(lambda s: s["inputs"][str(path)]),
+            equal_to([{"rows_read": 300, "rows_parsed": 300, "rows_dead_lettered": 0, "headers": 0}]),
+            label="stats",
+        )

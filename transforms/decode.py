@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import queue
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import charset_normalizer
 import zstandard
@@ -27,6 +29,8 @@ UTF8_MAJORITY = 10  # valid multi-byte characters per invalid byte for "UTF-8 wi
 BOMB_MIN_BYTES = 64 << 20  # below this much output, no ratio is a bomb
 # A record is one person: a megabyte is far beyond any real one, and bounds what a hostile line costs.
 MAX_RECORD_BYTES = 1 << 20
+# Lines one quoted CSV field may span: a multi-line address or note fits; a stray quote costs one line.
+MAX_QUOTED_LINES = 64
 
 
 class Incomplete(Exception):
@@ -36,11 +40,13 @@ class Incomplete(Exception):
 @dataclass(frozen=True)
 class Limits:
     """What one input may make a reader hold or produce: decompression-bomb limits (output/input ratio,
-    absolute output bytes) and the longest record of a line format (CSV, JSON lines, combo lists)."""
+    absolute output bytes), the longest record of a line format (CSV, JSON lines, combo lists) and
+    the most lines a quoted CSV field may span."""
 
     max_ratio: float
     max_bytes: int
     max_record_bytes: int = MAX_RECORD_BYTES
+    max_quoted_lines: int = MAX_QUOTED_LINES
 
     def check(self, consumed: int, produced: int) -> None:
         if produced > self.max_bytes:
@@ -123,6 +129,52 @@ def decompress(raw: BinaryIO, compression: str, limits: Limits) -> Iterator[byte
         raise Incomplete(f"corrupt {compression} data after {produced} decompressed bytes: {err}") from None
 
 
+AHEAD_BLOCKS = 8  # blocks (of at most OUTPUT_BYTES) that ``ahead`` may produce before they are read
+_END = object()
+
+
+def ahead(blocks: Iterator[bytes], depth: int = AHEAD_BLOCKS) -> Iterator[bytes]:
+    """The same blocks, produced by a thread up to ``depth`` blocks ahead of the reader: zlib, bz2,
+    zstd and transcoding release the GIL, so decompressing the next blocks overlaps parsing this
+    one. An exception from ``blocks`` is raised here in its place; closing this iterator stops the
+    thread."""
+    handoff: queue.Queue[tuple[object, Exception | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[object, Exception | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put((block, None)):
+                    return
+        except Exception as err:  # noqa: BLE001 - handed to the reader, which raises it in the block's place
+            put((None, err))
+            return
+        put((_END, None))
+
+    thread = threading.Thread(target=produce, name="dumpmatch-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            block, err = handoff.get()
+            if err is not None:
+                raise err
+            if block is _END:
+                return
+            yield cast(bytes, block)
+    finally:
+        stop.set()
+        thread.join()
+
+
 def detect_encoding(sample: bytes) -> str:
     """A BOM, else UTF-8 if the sample decodes as UTF-8, else charset-normalizer's best guess."""
     for bom, name in BOMS:
@@ -159,6 +211,11 @@ def byte_splittable(encoding: str) -> bool:
     """Whether newlines are single 0x0A bytes in this encoding (not UTF-16/32)."""
     name = codecs.lookup(encoding).name
     return name.startswith(_BYTE_SPLITTABLE)
+
+
+def is_utf8(encoding: str) -> bool:
+    """Whether bytes in ``encoding`` are UTF-8 already, with no BOM to strip."""
+    return codecs.lookup(encoding).name in ("utf-8", "ascii")
 
 
 def to_utf8(data: bytes, encoding: str) -> bytes:

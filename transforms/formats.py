@@ -7,17 +7,23 @@ the readers in ``read.py`` need no per-format code.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import combo, delimited, jsonlines, sqldump
+from transforms import combo, decode, delimited, jsonlines, sqldump
+from transforms.pieces import Piece, Range
 
 # (data, first line, layout, wanted columns, at the input's start, every newline ends a record)
 Parse = Callable[[bytes, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
+ParseView = Callable[[bytes | memoryview, int, "Layout", dict[str, int], bool, bool], delimited.ParsedRange]
+# (UTF-8 blocks, target piece bytes, layout) -> pieces that ``Parse`` reads on their own
+Chunk = Callable[[Iterator[bytes], int, "Layout"], Iterator[Piece]]
+# (UTF-8 blocks, layout, wanted columns, rows per batch) -> parsed batches, for formats read by one reader
+Stream = Callable[[Iterator[bytes], "Layout", dict[str, int], int], Iterator[delimited.ParsedRange]]
 
 
 @dataclass(frozen=True)
@@ -28,18 +34,41 @@ class Layout:
     delimiter: str = ","
     has_header: bool = True
     table: str | None = None
+    max_quoted_lines: int = decode.MAX_QUOTED_LINES
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
-    splittable: bool  # a range may start at any record end found by scanning
-    quoted: bool  # record ends depend on double-quote parity (CSV)
+    splittable: bool  # a plain file may be planned into ranges (``ranges``)
     parse: Parse
+    chunks: Chunk | None = None  # cuts a stream into pieces, unless ``quoting`` or ``stream`` is set
+    stream: Stream | None = None  # reads a whole input itself, instead of ``chunks`` + ``parse``
+    quoting: Callable[[Layout], delimited.Quoting | None] | None = None  # set for text records (CSV, lines)
+    parse_view: ParseView | None = None  # ``parse`` that also takes a view of a reused UTF-8 read buffer
+
+    def pieces(
+        self, blocks: Iterator[bytes], target: int, layout: Layout, cap: int | None = None
+    ) -> Iterator[Piece | delimited.Oversized]:
+        """Pieces of a stream; a text record (CSV, lines) longer than ``cap`` comes as ``Oversized``."""
+        if self.quoting is not None:
+            return delimited.chunks(blocks, target, self.quoting(layout), cap)
+        if self.chunks is None:
+            raise ValueError(f"{self.name} is read by one streaming reader, not in pieces")
+        return self.chunks(blocks, target, layout)
+
+    def ranges(
+        self, handle: io.BufferedIOBase, target: int, layout: Layout, cap: int | None = None
+    ) -> Iterator[tuple[int, int, int, bool] | Range | delimited.Oversized]:
+        """The pieces of a plain file, as byte ranges; text records are planned without copying blocks."""
+        if self.quoting is not None:
+            return delimited.plan_file(handle, target, self.quoting(layout), cap)
+        blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
+        return (piece.at for piece in self.pieces(blocks, target, layout) if isinstance(piece, Piece))
 
 
 def _csv(
-    data: bytes, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool, plain_lines: bool
+    data: bytes | memoryview, first_line: int, layout: Layout, wanted: dict[str, int], at_start: bool, plain_lines: bool
 ) -> delimited.ParsedRange:
     parsed = delimited.parse_range(
         data,
@@ -49,6 +78,7 @@ def _csv(
         wanted,
         has_header=layout.has_header and at_start,
         plain_lines=plain_lines,
+        max_quoted_lines=layout.max_quoted_lines,
     )
     return _repeated_headers_to_dead(parsed, layout, wanted) if layout.has_header else parsed
 
@@ -60,8 +90,11 @@ def _repeated_headers_to_dead(
     table = parsed.table
     if not wanted or table.num_rows == 0:
         return parsed
-    repeated = np.ones(table.num_rows, dtype=bool)
-    for name, i in wanted.items():
+    (first, i), *others = wanted.items()
+    repeated = pc.fill_null(pc.equal(table.column(first), layout.columns[i]), False).to_numpy()
+    if not repeated.any():  # one column rules it out for (nearly) every range
+        return parsed
+    for name, i in others:
         repeated &= pc.fill_null(pc.equal(table.column(name), layout.columns[i]), False).to_numpy()
     if not repeated.any():
         return parsed
@@ -89,15 +122,40 @@ def _sql(parse: Callable[..., delimited.ParsedRange]) -> Parse:
     return adapted
 
 
+def _csv_quoting(layout: Layout) -> delimited.Quoting:
+    return delimited.Quoting(layout.delimiter, layout.max_quoted_lines)
+
+
+def _no_quoting(_: Layout) -> None:
+    return None
+
+
+def _statement_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    return sqldump.statement_chunks(blocks, target, layout.table)
+
+
+def _copy_chunks(blocks: Iterator[bytes], target: int, layout: Layout) -> Iterator[Piece]:
+    return sqldump.copy_chunks(blocks, target, layout.table)
+
+
+def _json_stream(
+    blocks: Iterator[bytes], layout: Layout, wanted: dict[str, int], batch_rows: int
+) -> Iterator[delimited.ParsedRange]:
+    return jsonlines.stream_array(blocks, 1, list(layout.columns), wanted, batch_rows)
+
+
 FORMATS = {
-    "csv": Format("csv", splittable=True, quoted=True, parse=_csv),
-    "jsonl": Format("jsonl", splittable=jsonlines.SPLITTABLE, quoted=False, parse=_lines(jsonlines.parse)),
-    "json": Format("json", splittable=jsonlines.SPLITTABLE_ARRAY, quoted=False, parse=_lines(jsonlines.parse_array)),
-    "combo": Format("combo", splittable=combo.SPLITTABLE, quoted=False, parse=_lines(combo.parse)),
-    "mysql": Format("mysql", splittable=False, quoted=False, parse=_sql(sqldump.parse_mysql)),
-    "pgdump": Format("pgdump", splittable=False, quoted=False, parse=_sql(sqldump.parse_pgdump)),
+    "csv": Format("csv", True, _csv, quoting=_csv_quoting, parse_view=_csv),
+    "jsonl": Format("jsonl", jsonlines.SPLITTABLE, _lines(jsonlines.parse), quoting=_no_quoting),
+    "json": Format("json", False, _lines(jsonlines.parse_array), stream=_json_stream),
+    "combo": Format("combo", combo.SPLITTABLE, _lines(combo.parse), quoting=_no_quoting),
+    "mysql": Format("mysql", True, _sql(sqldump.parse_mysql), _statement_chunks),
+    "pgdump": Format("pgdump", True, _sql(sqldump.parse_pgdump), _copy_chunks),
 }
 TABLE_SNIFF_LINES = 20
+BLOCK_BYTES = 4 << 20  # read size when planning SQL dumps
+
+
 FORMAT_NAMES = ("auto", "csv", "jsonl", "json", "combo", "mysql", "pgdump", "parquet")
 
 

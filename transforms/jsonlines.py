@@ -11,7 +11,9 @@ JSON Lines (one object per line) are read by pyarrow's JSON reader with a schema
 of the wanted fields only, learnt from the first lines of the range, so other
 fields may hold anything. If the range does not fit that schema it is parsed line
 by line and only the bad lines become dead letters. A JSON array file may be
-pretty-printed across lines, so it is read whole, element by element.
+pretty-printed across lines, so it is read element by element from a stream of blocks
+by one reader (``stream_array``): finding where an element ends takes a JSON decode
+of it, so a planner that cut the file into ranges would do the parser's work alone.
 
 The line helpers here (``find_lines``, ``sample_lines``, ``strings_table``,
 ``raw_text``) are shared with the other line-oriented parsers.
@@ -19,6 +21,7 @@ The line helpers here (``find_lines``, ``sample_lines``, ``strings_table``,
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -349,7 +352,7 @@ def detect_array(sample: bytes) -> bool:
     start = _skip_space(text, 0)
     if not text.startswith("[", start) or not text.startswith("{", _skip_space(text, start + 1)):
         return False
-    _, _, value, reason = next(_array_items(text))
+    _, value, reason, _ = next(_array_items(_Text.of(text)))
     return isinstance(value, dict) or reason == CUT_OFF
 
 
@@ -357,7 +360,7 @@ def columns_array(sample: bytes) -> list[str]:
     """Flattened names over the complete elements of the sample, in first-seen order."""
     text = sample.removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
     names: dict[str, None] = {}
-    for _, _, value, reason in _array_items(text):
+    for _, value, reason, _ in _array_items(_Text.of(text)):
         for name, _, _ in (_leaves(value) if isinstance(value, dict) and not reason else None) or []:
             names.setdefault(name)
     return list(names)
@@ -365,54 +368,118 @@ def columns_array(sample: bytes) -> list[str]:
 
 def parse_array(data: bytes, first_line: int, columns: list[str], wanted: dict[str, int]) -> ParsedRange:
     """Parses a whole JSON array file; ``_line`` is where each element's ``{`` is."""
-    text = data.removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
-    rows, dead = _Rows(_names(columns, wanted)), []
-    line, counted, read = first_line, 0, 0
-    for start, end, value, reason in _array_items(text):
-        line += text.count("\n", counted, start)
-        counted, read = start, read + 1
+    parts = list(stream_array(iter([data]), first_line, columns, wanted, batch_rows=1 << 62))
+    return parts[0]
+
+
+def stream_array(
+    blocks: Iterator[bytes], first_line: int, columns: list[str], wanted: dict[str, int], batch_rows: int
+) -> Iterator[ParsedRange]:
+    """Parses a JSON array file from a stream of UTF-8 blocks, ``batch_rows`` elements at a time:
+    memory holds one block, the element being read and one batch, however long the file."""
+    names = _names(columns, wanted)
+    text = _Text(blocks, first_line)
+    rows, dead, read = _Rows(names), [], 0
+    for line, value, reason, raw in _array_items(text):
+        read += 1
         leaves = _leaves(value) if isinstance(value, dict) and not reason else None
         if leaves is None:
-            raw = text[start : min(end, start + RAW_CAP)].rstrip()
             dead.append((line, reason or TOO_DEEP, raw))
         else:
             rows.add(line, leaves)
-    return ParsedRange(rows.table(), dead, read)
+        if read == batch_rows:
+            yield ParsedRange(rows.table(), dead, read)
+            rows, dead, read = _Rows(names), [], 0
+    yield ParsedRange(rows.table(), dead, read)
 
 
-def _array_items(text: str) -> Iterator[tuple[int, int, object, str]]:
-    """Yields (start, end, value, dead-letter reason) per element; several arrays may follow each other."""
-    size = len(text)
-    content_end = size
-    while content_end and text[content_end - 1] in " \t\n\r":
-        content_end -= 1
-    pos = _skip_space(text, 0)
-    while pos < size:
-        if text[pos] != "[":
-            yield pos, size, None, NOT_ARRAY
+class _Text:
+    """Decoded text of a stream, held from the element being read on: ``more`` drops what is
+    behind ``keep`` and decodes the next block (bytes cut mid-character wait for the rest).
+    ``line_at`` counts newlines forward from the last position it was asked about."""
+
+    def __init__(self, blocks: Iterator[bytes], first_line: int = 1) -> None:
+        self._blocks = blocks
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.text = ""
+        self.done = False
+        self._line, self._mark = first_line, 0
+        self.more(0)
+
+    @classmethod
+    def of(cls, text: str) -> _Text:
+        whole = cls(iter(()))
+        whole.text = text
+        return whole
+
+    def more(self, keep: int) -> bool:
+        """Drops ``text[:keep]`` (callers shift their positions by ``keep``) and adds the next block
+        with its first character removed if it is a BOM at the stream's start; False at the end."""
+        if self.done:
+            return False
+        self.line_at(keep)
+        block = next(self._blocks, None)
+        self.done = block is None
+        added = self._decoder.decode(block or b"", final=self.done)
+        self.text, self._mark = self.text[keep:] + added, 0
+        if not self.text.startswith("\ufeff") or self._line != 1:
+            return True
+        self.text = self.text[1:]
+        return True
+
+    def line_at(self, pos: int) -> int:
+        self._line += self.text.count("\n", self._mark, pos)
+        self._mark = pos
+        return self._line
+
+    def skip_space(self, pos: int) -> int:
+        """Past the whitespace at ``pos``, reading on while the text ends in it."""
+        while True:
+            pos = _skip_space(self.text, pos)
+            if pos < len(self.text) or not self.more(pos):
+                return pos
+            pos = 0
+
+    def raw(self, start: int, end: int) -> str:
+        return self.text[start : min(end, start + RAW_CAP)].rstrip()
+
+
+def _array_items(t: _Text) -> Iterator[tuple[int, object, str, str]]:
+    """Yields (line, value, dead-letter reason, raw text if dead) per element; several arrays may
+    follow each other. Positions are into ``t.text`` and move back by what ``t.more`` drops."""
+    pos = t.skip_space(0)
+    while pos < len(t.text):
+        if t.text[pos] != "[":
+            yield t.line_at(pos), None, NOT_ARRAY, t.raw(pos, len(t.text))
             return
-        pos = _skip_space(text, pos + 1)
-        while not text.startswith("]", pos):
-            if pos >= size:
-                yield pos, size, None, CUT_OFF
+        pos = t.skip_space(pos + 1)
+        while not t.text.startswith("]", pos):
+            if pos >= len(t.text):
+                yield t.line_at(pos), None, CUT_OFF, ""
                 return
-            start = pos
+            start, line = pos, t.line_at(pos)
             try:
-                value, pos = _DECODER.raw_decode(text, start)
+                value, pos = _DECODER.raw_decode(t.text, start)
                 reason = "" if isinstance(value, dict) else NOT_OBJECT
+                if pos == len(t.text) and t.more(start):
+                    pos = 0  # a number may go on in the next block
+                    continue
             except (json.JSONDecodeError, RecursionError) as err:
-                stop = None if _runs_off_the_end(err, content_end) else _skip_broken(text, start)
+                stop = None if _runs_off_the_end(err, t.text) else _skip_broken(t.text, start)
+                if stop is None and t.more(start):
+                    pos = 0  # read on, then try the element again
+                    continue
                 if stop is None:
-                    yield start, size, None, CUT_OFF
+                    yield line, None, CUT_OFF, t.raw(start, len(t.text))
                     return
                 value, pos = None, stop
                 reason = _invalid(err) if isinstance(err, json.JSONDecodeError) else TOO_DEEP
-            yield start, pos, value, reason
-            pos = _skip_space(text, pos)
-            if text.startswith(",", pos):
-                pos = _skip_space(text, pos + 1)
+            yield line, value, reason, t.raw(start, pos) if reason else ""
+            pos = t.skip_space(pos)
+            if t.text.startswith(",", pos):
+                pos = t.skip_space(pos + 1)
             # Anything else is read as the next element: a missing comma costs nothing.
-        pos = _skip_space(text, pos + 1)
+        pos = t.skip_space(pos + 1)
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -420,12 +487,12 @@ def _skip_space(text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _runs_off_the_end(err: json.JSONDecodeError | RecursionError, content_end: int) -> bool:
+def _runs_off_the_end(err: json.JSONDecodeError | RecursionError, text: str) -> bool:
     """The decoder hit the end of the text (a string cannot hold a raw newline, so an open one
     is always at the end)."""
     if isinstance(err, RecursionError):
         return False
-    return err.pos >= content_end or err.msg.startswith("Unterminated string")
+    return err.msg.startswith("Unterminated string") or not text[err.pos :].strip(" \t\n\r")
 
 
 def _skip_broken(text: str, start: int) -> int | None:

@@ -10,6 +10,7 @@ spread one large file over workers, and parses each task.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zipfile
 import zlib
@@ -27,6 +28,7 @@ from apache_beam.metrics import Metrics
 from transforms import decode, delimited, formats, progress, storage
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
+from transforms.pieces import Piece
 from transforms.sniff import sniff_fields
 
 SAMPLE_BYTES = 1 << 20
@@ -195,7 +197,7 @@ def _inspect_text(
     bare_cr = decode.has_bare_cr(sample)
     text = b"".join(decode.transcode(iter([sample]), encoding, bare_cr)).removeprefix(delimited.UTF8_BOM)
     name = formats.detect(text) if fmt == "auto" else fmt
-    layout = formats.layout(name, text, table)
+    layout = dataclasses.replace(formats.layout(name, text, table), max_quoted_lines=limits.max_quoted_lines)
     mapping = map_columns(list(layout.columns), overrides, label)
     whole = compression == "none" and len(sample) < SAMPLE_BYTES
     if name == "csv" and not _known(mapping):
@@ -253,8 +255,10 @@ class RangeTask:
     spec: InputSpec
     start: int
     end: int
-    first_line: int
+    first_line: int  # of prefix + range
     plain_lines: bool = False  # the planner saw no newline inside quotes in this range
+    prefix: bytes = b""  # what the parser must read before the range (a SQL COPY header) ...
+    suffix: bytes = b""  # ... and after it (the COPY end marker)
     oversized: bool = False  # one record longer than the input's max_record_bytes: dead-lettered unread
 
 
@@ -279,11 +283,9 @@ class PlanTasksFn(beam.DoFn):
         if spec.format == "parquet" or not spec.splittable:
             yield from whole_tasks(spec)
         else:
-            quoted = formats.FORMATS[spec.format].quoted
+            fmt = formats.FORMATS[spec.format]
             with storage.open_raw(spec.path) as handle:
-                blocks = iter(lambda: handle.read(BLOCK_BYTES), b"")
-                cap = spec.limits.max_record_bytes
-                for planned in delimited.plan_ranges(blocks, self._range_bytes, quoted, cap):
+                for planned in fmt.ranges(handle, self._range_bytes, spec.layout, spec.limits.max_record_bytes):
                     if isinstance(planned, delimited.Oversized):
                         yield RangeTask(spec, planned.start, planned.end, planned.line, oversized=True)
                     else:
@@ -317,7 +319,7 @@ def _stream_blocks(spec: InputSpec, handle: BinaryIO, status: _Status) -> Iterat
         raw = decode.decompress(handle, spec.compression, spec.limits)
     else:
         raw = iter(lambda: handle.read(BLOCK_BYTES), b"")
-    return decode.transcode(_guarded(raw, status), spec.encoding, spec.bare_cr)
+    return decode.ahead(decode.transcode(_guarded(raw, status), spec.encoding, spec.bare_cr))
 
 
 def _counted(blocks: Iterator[bytes], spec: InputSpec) -> Iterator[bytes]:
@@ -347,10 +349,13 @@ def parse_task(
     range_bytes: int,
     status: _Status | None = None,
     consumed: Callable[[int], None] = lambda _: None,
+    buffer: bytearray | None = None,
 ) -> Iterator[delimited.ParsedRange]:
     """Parses one task piece by piece. ``status`` learns why a stream ended early; ``consumed`` hears how
     many of the input's bytes each piece used once the caller is done with it (the task's whole share in
-    the end), for progress."""
+    the end), for progress. A byte range is read into ``buffer`` when it fits, which a caller that parses
+    many ranges keeps: a fresh 16 MiB string per range costs page faults as long as the parse. (Never
+    resized: after a failed parse pyarrow's read-ahead may still hold a view of it for a moment.)"""
     spec = task.spec
     status = _Status() if status is None else status
     wanted = dict(spec.mapping)
@@ -370,28 +375,52 @@ def parse_task(
             consumed(task.end - task.start)
             return
         if task.end != WHOLE:
-            handle.seek(task.start)
-            data = decode.to_utf8(handle.read(task.end - task.start), spec.encoding)
-            yield fmt.parse(data, task.first_line, spec.layout, wanted, task.start == 0, task.plain_lines)
+            yield _parse_range(handle, task, wanted, bytearray() if buffer is None else buffer)
             consumed(task.end - task.start)
             return
-        target = range_bytes if fmt.splittable else 1 << 62
         blocks = _stream_blocks(spec, handle, status)
         start = done = handle.tell()  # a zip member's data begins past its header
-        first = True
-        for item in delimited.iter_chunks(blocks, target, fmt.quoted, cap if fmt.splittable else None):
+        if fmt.stream is not None:
+            parsed_pieces = fmt.stream(blocks, spec.layout, wanted, BATCH_ROWS)
+        else:
+            parsed_pieces = _parse_pieces(fmt.pieces(blocks, range_bytes, spec.layout, cap), spec, wanted)
+        for parsed in parsed_pieces:
             position = min(handle.tell(), start + spec.size)
-            if isinstance(item, delimited.Oversized):
-                yield delimited.oversized_range(item, cap, wanted)
-            else:
-                chunk, line, plain = item
-                yield fmt.parse(
-                    chunk.removeprefix(delimited.UTF8_BOM) if first else chunk, line, spec.layout, wanted, first, plain
-                )
-            first = False
+            yield parsed
             consumed(position - done)
             done = position
         consumed(start + spec.size - done)
+
+
+def _parse_range(handle: Any, task: RangeTask, wanted: dict[str, int], buffer: bytearray) -> delimited.ParsedRange:
+    """Reads a range into ``buffer`` and parses it there when the format can, else from a copy."""
+    spec, size = task.spec, task.end - task.start
+    if len(buffer) < size:  # a range longer than planned for (a long record): a buffer of its own
+        buffer = bytearray(size)
+    handle.seek(task.start)
+    with memoryview(buffer)[:size] as view:
+        done = 0
+        while done < size and (count := handle.readinto(view[done:])):
+            done += count
+        fmt, at_start = formats.FORMATS[spec.format], task.start == 0
+        args = (task.first_line, spec.layout, wanted, at_start, task.plain_lines)
+        if fmt.parse_view and not (task.prefix or task.suffix) and decode.is_utf8(spec.encoding):
+            return fmt.parse_view(view[:done], *args)
+        data = decode.to_utf8(task.prefix + bytes(view[:done]) + task.suffix, spec.encoding)
+    return fmt.parse(data, *args)
+
+
+def _parse_pieces(
+    pieces: Iterator[Piece | delimited.Oversized], spec: InputSpec, wanted: dict[str, int]
+) -> Iterator[delimited.ParsedRange]:
+    fmt = formats.FORMATS[spec.format]
+    for piece in pieces:
+        if isinstance(piece, delimited.Oversized):
+            yield delimited.oversized_range(piece, spec.limits.max_record_bytes, wanted)
+            continue
+        at = piece.at
+        data = piece.data().removeprefix(delimited.UTF8_BOM) if at.start == 0 else piece.data()
+        yield fmt.parse(data, at.first_line, spec.layout, wanted, at.start == 0, at.plain)
 
 
 class ParseTaskFn(beam.DoFn):
@@ -413,10 +442,12 @@ class ParseTaskFn(beam.DoFn):
 
     def setup(self) -> None:
         self._tally = progress.Tally(self._progress_folder)
+        # Ranges are read into it (see ``parse_task``); planned ranges are at most this long but for long records.
+        self._buffer = bytearray(self._range_bytes + self._range_bytes // delimited.PLAN_SLACK)
 
     def process(self, task: RangeTask) -> Iterator[Any]:
         status = _Status()
-        for parsed in parse_task(task, self._range_bytes, status, self._consumed):
+        for parsed in parse_task(task, self._range_bytes, status, self._consumed, self._buffer):
             yield from self._emit(task.spec, parsed)
         if status.reasons:
             yield beam.pvalue.TaggedOutput(self.STATS, {"inputs": {task.spec.label: {"incomplete": status.reasons}}})

@@ -8,6 +8,15 @@ tuples are read by a regex scanner, one match per tuple, and only the wanted
 values are unescaped. A COPY block is tab-separated lines read by pyarrow's CSV
 reader, line by line only when that fails. A dump that ends inside a statement
 leaves one dead letter for its cut-off remainder, so a truncation is never silent.
+
+Large dumps are read in pieces (``statement_chunks``, ``copy_chunks``) that the same parsers
+read as if each were a small dump, so memory stays bounded and a plain file can be parsed in
+parallel: MySQL pieces end at statement ends, found by a quote-aware scan (a string still
+open at the end of what has been read waits for more, up to MAX_STATEMENT_BYTES), or between two
+tuples of an INSERT longer than the buffer, the next piece repeating its ``INSERT … VALUES``;
+PostgreSQL pieces are COPY rows cut at newlines (COPY escapes newlines in values), each given
+its block's COPY header before and an end marker after, the last piece of a dump that ends
+inside a block excepted, so that its cut-off is reported as before.
 """
 
 from __future__ import annotations
@@ -24,11 +33,15 @@ import pyarrow.csv as pacsv
 
 from transforms.delimited import NEWLINE, UTF8_BOM, ParsedRange
 from transforms.jsonlines import LINE, RAW_BYTES, raw_text
+from transforms.pieces import Piece, Range, Window
 
 SPLITTABLE = False
 SAMPLE_BYTES = 1 << 20  # the prefix that ``table=None`` looks at, as large as the launch-time sample
 BLOCK_BYTES = 1 << 24
 COPY_NULL = b"\\N"
+END_OF_COPY = b"\\.\n"
+TUPLE_WINDOW_BYTES = 1 << 16  # bytes of tuples one regex match may cover when cutting an INSERT
+MAX_STATEMENT_BYTES = 64 << 20  # mysqldump's max_allowed_packet; a quote open for longer is taken as stray
 SEMICOLON = ord(";")
 
 CUT_OFF = "SQL statement cut off"
@@ -48,6 +61,7 @@ _VALUE_SOURCE = rb"(?:_\w+\s*|[nN])?'(" + _SQ_BODY + rb")'|\"(" + _DQ_BODY + rb"
 _VALUE = re.compile(_VALUE_SOURCE, re.S)
 _VALUES = rb"(?:" + _VALUE_SOURCE + rb")(?:\s*,\s*(?:" + _VALUE_SOURCE + rb"))*"
 _TUPLE = re.compile(rb"\s*(?P<tuple>\(\s*(?P<body>" + _VALUES + rb")?\s*\))\s*(?P<sep>[,;])?", re.S)
+_TUPLE_RUN = re.compile(rb"(?:\s*\(\s*(?:" + _VALUES + rb")?\s*\)\s*,)*", re.S)  # whole tuples, each with its comma
 _RESYNC = re.compile(rb"\)\s*(?:,\s*(?=\()|;)")
 _ON_DUPLICATE = re.compile(rb"\s*ON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.I)
 _SPACE = re.compile(rb"\s*")
@@ -191,15 +205,27 @@ def _skip(pattern: re.Pattern[bytes], data: bytes, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _statement_end(data: bytes, pos: int) -> int:
-    """Just past the ``;`` that ends the statement at ``pos`` (quotes respected), or the end of data."""
+def _statement_end(data: bytes, pos: int, partial: bool = False) -> int:
+    """Just past the ``;`` that ends the statement at ``pos`` (quotes respected), or the end of data,
+    which is also the answer for a quote that does not close in ``partial`` data (it may close later).
+    Scanned a window at a time: one match over a long statement keeps a backtracking entry per
+    string in ``re`` (86 MiB for a 4 MB INSERT)."""
+    window = TUPLE_WINDOW_BYTES
     while True:
-        pos = _skip(_REST, data, pos)
-        if pos >= len(data):
+        stop = min(len(data), pos + window)
+        match = _REST.match(data, pos, stop)
+        reached = match.end() if match else pos
+        if reached < stop and data[reached] == SEMICOLON:
+            return reached + 1
+        if reached == stop == len(data):
             return len(data)
-        if data[pos] == SEMICOLON:
-            return pos + 1
-        pos += 1  # a quote that never closes: read past it
+        if stop < len(data):  # read on: from the quote the window cut, with more room if it is long
+            window = window * 2 if reached == pos else TUPLE_WINDOW_BYTES
+            pos = reached
+            continue
+        if partial:
+            return len(data)
+        pos = reached + 1  # a quote that never closes: read past it
 
 
 def _column_definitions(data: bytes, pos: int) -> list[str]:
@@ -326,6 +352,91 @@ def parse_mysql(
         if isinstance(statement, _Insert):
             _add_tuples(data, statement, *_positions(columns, wanted, statement.listed), rows)
     return rows.result(data, first_line)
+
+
+def statement_chunks(blocks: Iterator[bytes], target_bytes: int, _table: str | None = None) -> Iterator[Piece]:
+    """Consecutive pieces of a MySQL dump of at least ``target_bytes``, each ending at a statement end,
+    or between two tuples of an INSERT too long for the buffer: that piece then ends with ``;`` and the
+    next one begins with the statement's ``INSERT … VALUES``, so each still reads as a small dump."""
+    window = Window(blocks)
+    window.fill(target_bytes)
+    start = pos = 0
+    header = b""  # the INSERT that the piece at ``start`` continues, if it was cut between tuples
+    while True:
+        data = window.data
+        statement = _skip(_GAP, data, pos)
+        # A string that has not closed by the buffer's end may yet close, unless it is already longer
+        # than any sane statement: then it is read as the whole-dump parser reads it (past the quote).
+        end = _statement_end(data, statement, not window.done and len(data) - statement < MAX_STATEMENT_BYTES)
+        runs_on = end == len(data) and not window.done  # the statement (or a comment before it) may go on
+        if runs_on or end - start > target_bytes:  # a long INSERT is cut between tuples near the target
+            cut = _between_tuples(data, statement, header if statement == start else b"", start + target_bytes)
+            if cut is not None and cut[0] < end:
+                last, following, continued = cut
+                line = _line(window, start, header)
+                yield Piece(data, start, Range(window.offset + start, window.offset + last, line, False, header, b";"))
+                window.drop(following)
+                start = pos = 0
+                header = continued
+                continue
+        if runs_on:
+            window.drop(start)
+            pos, start = pos - start, 0
+            window.grow(target_bytes)
+            continue
+        if end == len(data) or end - start >= target_bytes:
+            at = Range(window.offset + start, window.offset + end, _line(window, start, header), False, header)
+            yield Piece(data, start, at)
+            if end == len(data):
+                return
+            window.drop(end)
+            start = pos = 0
+            header = b""
+        else:
+            pos = end
+
+
+def _line(window: Window, start: int, header: bytes) -> int:
+    """The line of a piece's first byte, counting the header put before it as its own lines."""
+    return window.line_of(start) - header.count(b"\n")
+
+
+def _between_tuples(data: bytes, statement: int, header: bytes, limit: int) -> tuple[int, int, bytes] | None:
+    """Where an INSERT (or, with ``header``, the rest of one) that runs past the buffer can be cut: at
+    the comma after the last whole tuple before ``limit`` (after the first tuple if none fits there),
+    where the next tuple starts, and the INSERT's header; None while the buffer is shorter than
+    ``limit``, or for a statement that is no INSERT or whose first tuple is not whole yet. A first
+    tuple that does not parse is cut after where the parser resynchronises, so it is dead-lettered
+    as in the whole dump."""
+    if len(data) < limit:
+        return None
+    if not header:
+        insert = _INSERT.match(data, statement)
+        if insert is None:
+            return None
+        header, statement = data[statement : insert.end()], insert.end()
+    end = _whole_tuples(data, statement, limit)
+    if end == statement and (first := _TUPLE.match(data, statement)) and first["sep"] == b",":
+        end = first.end()
+    if end > statement:
+        return end - 1, _skip(_SPACE, data, end), header
+    boundary = _RESYNC.search(data, statement)
+    if boundary is None or data[boundary.end() - 1] == SEMICOLON:
+        return None
+    return boundary.start() + 1, boundary.end(), header
+
+
+def _whole_tuples(data: bytes, pos: int, limit: int) -> int:
+    """Just past the comma of the last whole tuple before ``limit`` (``pos`` if none), matched a window
+    at a time: one repetition over megabytes of tuples keeps a backtracking entry per tuple in ``re``
+    (350 MiB for 4 MB)."""
+    end = pos
+    while end < limit:
+        run = _TUPLE_RUN.match(data, end, min(limit, end + TUPLE_WINDOW_BYTES))
+        if run is None or run.end() == end:
+            break
+        end = run.end()
+    return end
 
 
 def _add_tuples(data: bytes, statement: _Insert, positions: dict[str, int | None], expected: int, rows: _Rows) -> None:
@@ -462,6 +573,61 @@ def parse_pgdump(
         if not block.ended:
             rows.dead.append((complete, CUT_OFF, data[complete : min(block.end, complete + RAW_BYTES)]))
     return rows.result(data, first_line)
+
+
+def copy_chunks(blocks: Iterator[bytes], target_bytes: int, table: str | None) -> Iterator[Piece]:
+    """Pieces of at least ``target_bytes`` of the COPY rows of ``table`` (other text holds no record),
+    each with its block's header before it and an end marker after it."""
+    window = Window(blocks)
+    window.fill(target_bytes)
+    header: bytes | None = None  # of the block the window is in
+    pos = 0
+    while True:
+        data = window.data
+        if header is None:
+            found = _COPY.search(data, pos)
+            if found is None or (found.end() == len(data) and not data.endswith(b"\n")):
+                if window.done:
+                    return
+                window.drop(max(pos, data.rfind(b"\n", pos) + 1) if found is None else found.start())
+                pos = 0
+                window.grow(target_bytes)
+                continue
+            header, wanted, pos = data[found.start() : found.end()], _name(found["table"]) == table, found.end()
+            continue
+        marker = _end_of_copy(data, pos)
+        last = marker >= 0 or window.done
+        rows_end = marker if marker >= 0 else len(data) if window.done else max(pos, data.rfind(b"\n", pos) + 1)
+        cut_off = marker < 0 and window.done
+        start = pos
+        while wanted and start < rows_end:
+            end = data.find(b"\n", start + target_bytes - 1) + 1
+            if not 0 < end <= rows_end:
+                if not last:
+                    break
+                end = rows_end
+            suffix = b"" if cut_off and end == rows_end else END_OF_COPY
+            at = Range(window.offset + start, window.offset + end, window.line_of(start) - 1, False, header, suffix)
+            yield Piece(data, start, at)
+            start = end
+        if last:
+            if marker < 0:
+                return
+            pos, header = data.index(b"\n", marker) + 1 if b"\n" in data[marker : marker + 4] else len(data), None
+            continue
+        window.drop(start if wanted else rows_end)
+        pos = 0
+        window.grow(target_bytes)
+
+
+def _end_of_copy(data: bytes, pos: int) -> int:
+    """Where the ``\\.`` line that ends a COPY block starts, or -1 (``bytes.find``: no regex pass)."""
+    while (found := data.find(b"\\.", pos)) >= 0:
+        after = data[found + 2 : found + 4]
+        if (found == 0 or data[found - 1] == NEWLINE) and (after[:1] in (b"", b"\n") or after == b"\r\n"):
+            return found
+        pos = found + 2
+    return -1
 
 
 def _copy_fast(
