@@ -115,10 +115,10 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
         encoded = pc.dictionary_encode(
             pa.chunked_array([customer_ids, *table.column("customer_id").cast(pa.string()).chunks], pa.string())
         )
+        known = len(customer_ids)
         customer_ids = encoded.chunk(0).dictionary
-        codes = np.concatenate(
-            [np.empty(0, np.int32), *(c.indices.to_numpy().astype(np.int32) for c in encoded.chunks[1:])]
-        )
+        codes = np.concatenate([np.empty(0, np.int32), *(c.indices.to_numpy() for c in encoded.chunks)])
+        codes = codes[known:].astype(np.int32)
         del table, encoded
         starts = (
             np.flatnonzero(np.concatenate([[True], digests[1:] != digests[:-1]]))
