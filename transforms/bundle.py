@@ -116,7 +116,8 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
             pa.chunked_array([customer_ids, *table.column("customer_id").cast(pa.string()).chunks], pa.string())
         )
         known = len(customer_ids)
-        customer_ids = encoded.chunk(0).dictionary
+        if encoded.num_chunks:  # none when every chunk is empty (a sketch-only bundle)
+            customer_ids = encoded.chunk(0).dictionary
         codes = np.concatenate([np.empty(0, np.int32), *(c.indices.to_numpy() for c in encoded.chunks)])
         codes = codes[known:].astype(np.int32)
         del table, encoded
