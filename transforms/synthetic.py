@@ -122,7 +122,7 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
     """``n`` customers over several locales; ids, emails and (for the first 8·10^6 ids) phones unique."""
     rng = np.random.default_rng(seed)
     locale_of = rng.integers(0, len(LOCALES), n)
-    columns: dict[str, list[pa.Array]] = {
+    columns: dict[str, list[pa.Array | pa.ChunkedArray]] = {
         k: []
         for k in ("customer_id", "email", "phone", "first_name", "last_name", "street", "city", "postcode", "country")
     }
@@ -149,8 +149,14 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
         columns["city"].append(_pick(pa.array(locale.cities), rng.integers(0, len(locale.cities), m)))
         columns["postcode"].append(_digits(rng, m, 5))
         columns["country"].append(pa.array(np.full(m, locale.country)))
-    table = pa.table({k: pa.concat_arrays(v) if v else pa.array([], pa.string()) for k, v in columns.items()})
+    table = pa.table({k: _chunked(v) for k, v in columns.items()})
     return table.sort_by("customer_id")
+
+
+def _chunked(parts: list[pa.Array | pa.ChunkedArray]) -> pa.ChunkedArray:
+    """Parts as one column; pyarrow hands back a ChunkedArray for some large inputs, so chunks are taken."""
+    chunks = [c for part in parts for c in (part.chunks if isinstance(part, pa.ChunkedArray) else [part])]
+    return pa.chunked_array(chunks, pa.string())
 
 
 @dataclass(frozen=True)
