@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--customers", type=int, default=DEFAULT_ROWS, help="customer rows (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="data and outputs (default %(default)s)")
     p.add_argument("--genuine-fraction", type=float, default=DEFAULT_GENUINE_FRACTION, help="share of dump rows copied")
-    p.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes for match (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes for sketch and match (default 1)")
     p.add_argument("--no-record", action="store_true", help=f"do not append to {BENCHMARKS.name}")
     p.add_argument("--no-match-bench", action="store_true", help="skip sketch, match and the DuckDB baseline")
     p.add_argument("--no-fuzzy", action="store_true", help="skip sketch --fuzzy and match --fuzzy")
@@ -549,12 +549,13 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
     gen_cmd = [*self_cmd, "--step", "generate", *size, "--genuine-fraction", str(args.genuine_fraction)]
     steps = [measure("generate", gen_cmd, args.rows, logs)]
     sketch_cmd = [str(DUMPMATCH), "sketch", "--customers", str(out / "customers.csv"), "--out", str(bundle)]
-    steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key)], args.customers, logs))
+    parallel = workers if args.workers > 1 else []
+    steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key), *parallel], args.customers, logs))
     fuzzy_cmd = [*sketch_cmd[:-1], str(out / "bundle-fuzzy"), "--key-file", str(key), "--fuzzy"]
     if not args.no_fuzzy:
         steps.append(measure("sketch --fuzzy", fuzzy_cmd, args.customers, logs))
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
-    match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *(workers if args.workers > 1 else [])]
+    match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *parallel]
     steps.append(measure("match", match_cmd, args.rows, logs))
     fuzzy_match = [*match_cmd[:3], str(out / "bundle-fuzzy"), *match_cmd[4:], "--fuzzy"]
     if not args.no_fuzzy:
