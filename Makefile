@@ -55,7 +55,7 @@ bench: install
 # sketch straight from a real PostgreSQL server (started like the tests' one) at each size: wall time and
 # peak memory of the reader alone, of the sketches alone, and of the whole command (BENCHMARKS.md).
 bench-postgres: install services
-	$(PY) bench/postgres.py --rows $(BENCH_PG_ROWS)
+	$(PY) -m bench.postgres --rows $(BENCH_PG_ROWS)
 
 eval: install
 	$(PY) bench/eval.py

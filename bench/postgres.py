@@ -24,26 +24,20 @@ import datetime
 import io
 import json
 import os
-import platform
 import secrets
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = REPO / "BENCHMARKS.md"
-DUMPMATCH = Path(sys.executable).with_name("dumpmatch")
+from bench.run import BENCHMARKS, DUMPMATCH, KIB_PER_MIB, REPO, Step, machine, measure, record
+
 DEFAULT_SIZES = (1_000_000, 5_000_000)
 DEFAULT_PARTITIONS = 16  # the CLI's default
 LOAD_CHUNK_ROWS = 500_000  # generated and copied at a time: ~70 MB of Arrow, keeps the loader flat
 FLAT_MARGIN = 1.25  # "flat": peak RSS at the largest size ≤ this × the smallest size's
-KIB_PER_MIB = 1024
 VERSIONED = ("apache-beam", "pyarrow", "psycopg")
 USER, DB = "bench", "shop"
 STEPS = ("read", "sketch-only", "sketch", "bloom")
@@ -55,7 +49,7 @@ DDL = (
     "CREATE TABLE {} (id bigint, customer_id text, email text, phone text, first_name text, last_name text, "
     "street text, city text, postcode text, country text)"
 )
-METHOD = """PostgreSQL source. `bench/postgres.py` (`make bench-postgres`) starts a real PostgreSQL server
+METHOD = """PostgreSQL source. `python -m bench.postgres` (`make bench-postgres`) starts a real PostgreSQL server
 (`tests/postgres.py`: a temporary cluster on localhost, fsync off), loads one table per size with
 `transforms.synthetic.customers` rows (`COPY FROM`, {chunk:,}-row chunks, then primary key and ANALYZE), and
 connects over TCP with a password like a remote client. Each step is a child process: wall time around it,
@@ -66,18 +60,6 @@ counted and the accounting checked; `sketch` = `dumpmatch sketch --customers pos
 same with `--sketch-only` (HLL, MinHash and Bloom, no index); `bloom` = no database,
 `BloomCombineFn` alone (capacity = the size, FPR 0.001) over as many random 64-bit digests for {fields} fields
 as the table holds. Flat means peak RSS at the largest size ≤ {margin} × at the smallest."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One measured child process."""
-
-    name: str
-    rows: int
-    seconds: float
-    max_rss_kib: int
-    cpu_seconds: float
-    load: float
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -179,45 +161,6 @@ def bloom(args: argparse.Namespace) -> None:
         )
 
 
-def measure(name: str, rows: int, command: list[str], logs: Path) -> Step:
-    """Runs a child to completion; its rusage (not ours) gives the peak RSS. A failure stops the benchmark."""
-    out_log, err_log = logs / f"{name}.out", logs / f"{name}.err"
-    load_avg = os.getloadavg()[0]
-    start = time.perf_counter()
-    with out_log.open("wb") as out, err_log.open("wb") as err:
-        child = subprocess.Popen(command, stdout=out, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.stderr.write(err_log.read_text(errors="replace")[-4000:])
-        sys.exit(f"bench: {name} failed with exit code {code}: {shlex.join(command)}")
-    step = Step(name, rows, seconds, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, load_avg)
-    print(f"{name}: {seconds:.1f} s, peak RSS {step.max_rss_kib / KIB_PER_MIB:,.0f} MiB", flush=True)
-    return step
-
-
-def machine(server_version: str, commit: str) -> dict[str, str]:
-    """Facts a reader needs to compare figures across machines."""
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor() or "unknown",
-    )
-    mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
-    )
-    facts = {"nproc": str(len(os.sched_getaffinity(0))), "memory": f"{mem_kib / KIB_PER_MIB**2:.1f} GiB", "cpu": cpu}
-    facts["python"] = platform.python_version()
-    facts.update({package: metadata.version(package) for package in VERSIONED})
-    facts["PostgreSQL"] = server_version
-    facts["commit"] = commit
-    return facts
-
-
 def _commit() -> str:
     """The code measured: HEAD, and whether the package's files differ from it (then figures are of a work tree)."""
     git = ["git", "-C", str(REPO)]
@@ -277,15 +220,8 @@ def verdicts(steps: list[Step], sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
-def record(text: str) -> None:
-    """Appends a section; never rewrites the file (other benchmarks append to it too)."""
-    with BENCHMARKS.open("a") as handle:
-        handle.write("\n" + text)
-
-
 def database_steps(args: argparse.Namespace, self_cmd: list[str], key: Path, logs: Path) -> tuple[list[Step], str]:
     """Starts the server, then per size: load the table, run the database steps, drop it."""
-    sys.path.insert(0, str(REPO))  # tests/ is not an installed package
     from tests import postgres
 
     if postgres.find_bin_dir() is None:
@@ -301,18 +237,18 @@ def database_steps(args: argparse.Namespace, self_cmd: list[str], key: Path, log
             version = str(admin.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
         for size in args.rows:
             loader = [*self_cmd, "--step", "load", "--uri", server.uri(USER, DB), "--size", str(size)]
-            steps.append(measure(f"load-{size}", 0, loader, logs))
+            steps.append(measure(f"load-{size}", loader, 0, logs))
             uri = server.uri(USER, DB, table=f"customers_{size}")
             for name in (n for n in args.steps if n in DATABASE_STEPS):
                 if name == "read":
                     result = args.out / f"read-{size}.json"
                     command = [*self_cmd, "--step", name, "--uri", uri, "--size", str(size), "--result", str(result)]
-                    steps.append(measure(name, size, command, logs))
+                    steps.append(measure(name, command, size, logs))
                     continue
                 bundle = args.out / f"{name}-{size}"
                 command = [str(DUMPMATCH), "sketch", "--customers", uri, "--out", str(bundle), "--key-file", str(key)]
                 command += ["--partitions", str(args.partitions), *(["--sketch-only"] if name == "sketch-only" else [])]
-                steps.append(measure(name, size, command, logs))
+                steps.append(measure(name, command, size, logs))
                 customers = json.loads((bundle / "manifest.json").read_text())["customers"]
                 if customers["parsed"] != size:
                     sys.exit(f"bench: the bundle holds {customers} customers, the table {size:,}")
@@ -335,7 +271,7 @@ def main() -> None:
     key = args.out / "bench.key"
     key.write_text(secrets.token_hex(32) + "\n")
     key.chmod(0o600)
-    self_cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(args.out)]
+    self_cmd = [sys.executable, "-m", "bench.postgres", "--out", str(args.out)]
     self_cmd += ["--partitions", str(args.partitions)]
     steps: list[Step] = []
     version = "not started"
@@ -343,7 +279,7 @@ def main() -> None:
         steps, version = database_steps(args, self_cmd, key, logs)
     if "bloom" in args.steps:
         steps += [
-            measure("bloom", size, [*self_cmd, "--step", "bloom", "--size", str(size)], logs) for size in args.rows
+            measure("bloom", [*self_cmd, "--step", "bloom", "--size", str(size)], size, logs) for size in args.rows
         ]
     measured = [s for s in steps if not s.name.startswith("load")]
     loads = ", ".join(f"{s.name} {s.seconds:.0f} s" for s in steps if s.name.startswith("load")) or "none"
@@ -352,7 +288,7 @@ def main() -> None:
     if args.no_record:
         return
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    facts = ", ".join(f"{k} {v}" for k, v in machine(version, commit).items())
+    facts = ", ".join(f"{k} {v}" for k, v in {**machine(VERSIONED), "PostgreSQL": version, "commit": commit}.items())
     sizes = " and ".join(f"{n:,}" for n in args.rows)
     method = METHOD.format(chunk=LOAD_CHUNK_ROWS, partitions=args.partitions, margin=FLAT_MARGIN, fields=FIELDS)
     title = f"## {now}: sketch from PostgreSQL, {sizes} customers"

@@ -283,7 +283,7 @@ def measure(name: str, command: list[str], rows: int, logs: Path) -> Step:
     return Step(name, seconds, rows, usage.ru_maxrss, cpu, load)
 
 
-def machine() -> dict[str, str]:
+def machine(packages: tuple[str, ...] = VERSIONED) -> dict[str, str]:
     """Facts a reader needs to compare figures across machines."""
     cpu = next(
         (
@@ -298,7 +298,7 @@ def machine() -> dict[str, str]:
     )
     facts = {"nproc": str(len(os.sched_getaffinity(0))), "memory": f"{mem_kib / KIB_PER_MIB**2:.1f} GiB", "cpu": cpu}
     facts["python"] = platform.python_version()
-    facts.update({package: metadata.version(package) for package in VERSIONED})
+    facts.update({package: metadata.version(package) for package in packages})
     return facts
 
 
