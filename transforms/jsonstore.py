@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import random
 import secrets
@@ -35,6 +36,18 @@ TEMPORARY_BYTES = 4
 JSON_TYPE = "application/json"
 
 Change = Callable[[bytes | None], bytes]  # the stored bytes (None: no document yet) → the bytes to store
+
+
+def parse(data: bytes, where: str, fmt: str, version: int) -> dict[str, Any]:
+    """A stored index, checked: not JSON, or another format or version, stops the run naming ``where``
+    (e.g. "library L: index.json")."""
+    try:
+        index = json.loads(data)
+    except ValueError:
+        raise InputError(f"{where} is not valid JSON; restore it from a backup") from None
+    if index.get("format") != fmt or index.get("format_version") != version:
+        raise InputError(f"{where} is {index.get('format')} v{index.get('format_version')}, not {fmt} v{version}")
+    return index
 
 
 def update(path: str, change: Change) -> None:

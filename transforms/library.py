@@ -47,7 +47,6 @@ scheme throughout.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
@@ -189,26 +188,12 @@ def read_index(library: str) -> dict[str, Any]:
 def _parse(library: str, data: bytes | None) -> dict[str, Any]:
     if data is None:
         return empty_index()
-    try:
-        index = json.loads(data)
-    except ValueError:
-        raise InputError(f"library {library}: {INDEX} is not valid JSON; restore it from a backup") from None
-    if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
-        raise InputError(
-            f"library {library}: {INDEX} is {index.get('format')} v{index.get('format_version')}, "
-            f"not {FORMAT} v{FORMAT_VERSION}"
-        )
-    return index
-
-
-def _dumps(index: dict[str, Any]) -> bytes:
-    """The same text storage.write_json writes: indented, keys sorted."""
-    return (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return jsonstore.parse(data, f"library {library}: {INDEX}", FORMAT, FORMAT_VERSION)
 
 
 def update_index(library: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Read-modify-write of index.json that never loses a concurrent writer's change (jsonstore)."""
-    jsonstore.update(storage.join(library, INDEX), lambda data: _dumps(change(_parse(library, data))))
+    jsonstore.update(storage.join(library, INDEX), lambda data: storage.json_bytes(change(_parse(library, data))))
 
 
 # ---- Comparing a new dump ---------------------------------------------------------

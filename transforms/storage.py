@@ -97,8 +97,13 @@ def write_bytes(path: str, data: bytes) -> None:
         handle.write(data)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """The JSON text every file we write holds: indented, keys sorted, so a person can read and diff it."""
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_json(path: str, obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_bytes(path, json_bytes(obj))
 
 
 def read_json(path: str) -> Any:

@@ -50,13 +50,7 @@ def read_versions(root: str) -> dict[str, Any] | None:
 def _parse(root: str, data: bytes | None) -> dict[str, Any]:
     if data is None:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": []}
-    try:
-        index = json.loads(data)
-    except ValueError:
-        raise InputError(f"bundle versions {root}: {VERSIONS} is not valid JSON; restore it from a backup") from None
-    if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"bundle versions {root}: {VERSIONS} is not {FORMAT} v{FORMAT_VERSION}")
-    return index
+    return jsonstore.parse(data, f"bundle versions {root}: {VERSIONS}", FORMAT, FORMAT_VERSION)
 
 
 def record(root: str, version: str, manifest: dict[str, Any]) -> None:
@@ -74,7 +68,7 @@ def record(root: str, version: str, manifest: dict[str, Any]) -> None:
         if any(v["version"] == version for v in index["versions"]):
             raise InputError(f"bundle versions {root}: version {version} is listed already")
         index["versions"] = sorted([*index["versions"], entry], key=lambda v: v["version"])
-        return (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        return storage.json_bytes(index)
 
     jsonstore.update(storage.join(root, VERSIONS), with_version)
 
