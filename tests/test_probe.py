@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines import sketch
-from transforms import bundle, hashing
+from transforms import build, bundle, hashing, storage
+from transforms.errors import InputError
 from transforms.prepare import hash_batch, normalize_batch
 from transforms.probe import probe_batch
 from transforms.read import LINE, SOURCE
@@ -93,3 +94,26 @@ def test_a_name_and_its_latin_key_are_one_field_of_evidence(loaded) -> None:  # 
     assert records["cooccurring"] == 1
     assert result.stats["fields_matched"] == {"1": 1, "2": 1}
     assert result.candidates.column("score").to_pylist() == [1.0]
+
+
+def _customer_parts(folder, tables: list[pa.Table]) -> list[str]:  # type: ignore[no-untyped-def]
+    paths = []
+    for i, table in enumerate(tables):
+        paths.append(str(folder / f"part-{i}.parquet"))
+        storage.write_parquet(paths[-1], table)
+    return paths
+
+
+def test_customer_codes_are_rows_of_the_table_sorted_by_hash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ids = pa.array(["c9", "c1", "c5", "c1"])
+    part = pa.table({"hash": bundle.customer_hashes(ids), "customer_id": ids}, schema=build.CUSTOMER_SCHEMA)
+    path = build.merge_customers(str(tmp_path), _customer_parts(tmp_path, [part.slice(0, 2), part.slice(2)]))
+    table = storage.read_parquet(path)
+    assert sorted(table.column("customer_id").to_pylist()) == ["c1", "c5", "c9"]  # each customer once
+    assert table.column("hash").to_pylist() == sorted(table.column("hash").to_pylist())
+
+
+def test_two_customer_ids_with_one_hash_stop_the_sketch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    part = pa.table({"hash": pa.array([7, 7], pa.uint64()), "customer_id": ["c1", "c2"]}, schema=build.CUSTOMER_SCHEMA)
+    with pytest.raises(InputError, match="share a 64-bit hash"):
+        build.merge_customers(str(tmp_path), _customer_parts(tmp_path, [part]))

@@ -13,11 +13,15 @@ import pyarrow.compute as pc
 
 from transforms import bundle, sketches, storage
 from transforms.combiners import BloomCombineFn, HllCombineFn, MinHashCombineFn
+from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, file_name
 from transforms.read import LINE, SOURCE
 
 _NOT_FIELDS = (SOURCE, LINE, CUSTOMER_ID)
 INDEX_PARTS = "index-parts"  # staged per-batch index pieces, merged per field and removed
+CUSTOMERS = "customers"  # the staged customer parts' key, beside the fields'
+PART_SCHEMA = pa.schema([("digest", pa.uint64()), ("customer", pa.uint64())])  # customer: its hash
+CUSTOMER_SCHEMA = pa.schema([("hash", pa.uint64()), ("customer_id", pa.string())])
 
 
 def field_digests(batch: pa.RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
@@ -28,11 +32,17 @@ def field_digests(batch: pa.RecordBatch) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def index_rows(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.Table]]:
-    """(field, table of digest → customer_id) for every field column of a batch."""
+    """(field, table of digest → customer hash) for every field column of a batch."""
+    hashes = bundle.customer_hashes(batch.column(CUSTOMER_ID))
     for name, digests in field_digests(batch):
-        valid = batch.column(name).is_valid()
-        ids = batch.column(CUSTOMER_ID).filter(valid)
-        yield name, pa.table({"digest": pa.array(digests, pa.uint64()), "customer_id": ids}, schema=bundle.INDEX_SCHEMA)
+        valid = batch.column(name).is_valid().to_numpy(zero_copy_only=False)
+        yield name, pa.table({"digest": digests, "customer": hashes[valid]}, schema=PART_SCHEMA)
+
+
+def customer_rows(batch: pa.RecordBatch) -> tuple[str, pa.Table]:
+    """The batch's customers as (hash, id), staged for the one customer table the codes point into."""
+    ids = batch.column(CUSTOMER_ID)
+    return CUSTOMERS, pa.table({"hash": bundle.customer_hashes(ids), "customer_id": ids}, schema=CUSTOMER_SCHEMA)
 
 
 def customer_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -44,54 +54,69 @@ def customer_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({**columns, CUSTOMER_ID: ids})
 
 
-class WriteIndexPartFn(beam.DoFn):
-    """Writes each batch's (digest, customer) pairs of one field as a staged part file as they stream
+class WritePartFn(beam.DoFn):
+    """Writes each batch's pairs of one field (or its customers) as a staged part file as they stream
     by, so no step ever holds a whole field's pairs in a group (memory stays flat with base size)."""
 
     def __init__(self, bundle_path: str) -> None:
         self._bundle_path = bundle_path
 
     def process(self, element: tuple[str, pa.Table]) -> Iterator[tuple[str, str]]:
-        field, table = element
+        key, table = element
         if table.num_rows == 0:
             return
-        first = f"{table.column('customer_id')[0].as_py()}|{table.num_rows}|{field}"
+        first = f"{table.column(0)[0].as_py()}|{table.column(1)[0].as_py()}|{table.num_rows}|{key}"
         name = f"part-{zlib.crc32(first.encode('utf-8')):08x}-{table.num_rows}.parquet"
-        path = storage.join(self._bundle_path, INDEX_PARTS, file_name(field), name)
+        path = storage.join(self._bundle_path, INDEX_PARTS, file_name(key), name)
         storage.write_parquet(path, table)
-        yield field, path
+        yield key, path
+
+
+def merge_customers(bundle_path: str, parts: Iterable[str]) -> str:
+    """Writes the customer table, sorted by customer hash so that a customer's code is its row; returns
+    its path. Two ids with one hash (about 1 in 10^6 at 5M customers) stop the run rather than merge."""
+    table = pa.concat_tables([CUSTOMER_SCHEMA.empty_table(), *(storage.read_parquet(p) for p in sorted(parts))])
+    order = np.argsort(table.column("hash").to_numpy(), kind="stable")
+    table = table.take(pa.array(order))
+    hashes, ids = table.column("hash").to_numpy(), table.column("customer_id").combine_chunks()
+    repeated = hashes[1:] == hashes[:-1]
+    other_id = pc.not_equal(ids.slice(1), ids.slice(0, max(len(ids) - 1, 0))).to_numpy(zero_copy_only=False)
+    if (repeated & other_id).any():
+        raise InputError(
+            "two customer ids share a 64-bit hash in this customer base, so their index codes would merge; "
+            "rename one of them (or report it: it is a one-in-a-million event)"
+        )
+    unique = table.filter(pa.array(np.concatenate([[True], ~repeated]) if hashes.size else np.zeros(0, bool)))
+    path = bundle.customers_path(bundle_path)
+    storage.write_parquet(path, unique)
+    storage.delete_tree(storage.join(bundle_path, INDEX_PARTS, file_name(CUSTOMERS)))
+    return path
 
 
 class MergeIndexFn(beam.DoFn):
-    """One field at a time: reads its parts, sorts, drops duplicate pairs, writes the index file."""
+    """One field at a time: reads its parts, codes customers by their row in the customer table, sorts,
+    drops duplicate pairs, writes the index file. Integer codes make the sort numeric and spare every
+    match worker from coding customer-id strings when it loads the index."""
 
     def __init__(self, bundle_path: str) -> None:
         self._bundle_path = bundle_path
 
-    def process(self, element: tuple[str, Iterable[str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def process(self, element: tuple[str, Iterable[str]], customers: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``customers``: the customer table's path, a side input so that it is written first."""
         field, parts = element
-        paths = sorted(parts)
-        table = pa.concat_tables([bundle.INDEX_SCHEMA.empty_table(), *(storage.read_parquet(p) for p in paths)])
-        rows = table.num_rows
-        table = _sorted_unique_pairs(table)
-        storage.write_parquet(bundle.index_path(self._bundle_path, field), table)
-        storage.delete_tree(storage.join(self._bundle_path, INDEX_PARTS, file_name(field)))
+        known = storage.read_parquet(customers, ["hash"]).column(0).to_numpy()
+        table = pa.concat_tables([PART_SCHEMA.empty_table(), *(storage.read_parquet(p) for p in sorted(parts))])
         digests = table.column("digest").to_numpy()
+        codes = np.searchsorted(known, table.column("customer").to_numpy()).astype(np.int32)
+        del table
+        order = np.lexsort((codes, digests))
+        digests, codes = digests[order], codes[order]
+        keep = np.concatenate([[True], (digests[1:] != digests[:-1]) | (codes[1:] != codes[:-1])])
+        index = pa.table({"digest": digests[keep], "customer": codes[keep]}, schema=bundle.INDEX_SCHEMA)
+        storage.write_parquet(bundle.index_path(self._bundle_path, field), index)
+        storage.delete_tree(storage.join(self._bundle_path, INDEX_PARTS, file_name(field)))
         distinct = int(np.count_nonzero(digests[1:] != digests[:-1])) + 1 if digests.size else 0
-        yield field, {"values": rows, "distinct": distinct}
-
-
-def _sorted_unique_pairs(table: pa.Table) -> pa.Table:
-    """Sorted by (digest, customer_id) with repeated pairs dropped: a sort and one comparison of
-    neighbours, where a hash aggregation would cost several times the field's size in memory."""
-    table = table.sort_by([("digest", "ascending"), ("customer_id", "ascending")]).combine_chunks()
-    if table.num_rows < 2:
-        return table
-    digests = table.column("digest").to_numpy()
-    ids = table.column("customer_id").combine_chunks()
-    same_id = pc.fill_null(pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)), False).to_numpy(zero_copy_only=False)
-    repeated = (digests[1:] == digests[:-1]) & same_id
-    return table.filter(pa.array(np.concatenate([[True], ~repeated])))
+        yield field, {"values": int(order.size), "distinct": distinct}
 
 
 class WriteSketchFn(beam.DoFn):
@@ -144,11 +169,22 @@ class BuildBundle(beam.PTransform):
                 | f"Write{kind.title()}" >> beam.ParDo(WriteSketchFn(self._path, kind, self._fingerprint))
             )
         if self._with_index:
+            customer_parts = (
+                batches
+                | "CustomerRows" >> beam.Map(customer_rows)
+                | "WriteCustomerParts" >> beam.ParDo(WritePartFn(self._path))
+                | "CustomerPartPaths" >> beam.Values()
+            )
+            customers = (
+                batches.pipeline
+                | "CustomerSeed" >> beam.Create([self._path])
+                | "MergeCustomers" >> beam.Map(merge_customers, beam.pvalue.AsList(customer_parts))
+            )
             numbers.append(
                 batches
                 | "IndexRows" >> beam.FlatMap(index_rows)
-                | "WriteIndexParts" >> beam.ParDo(WriteIndexPartFn(self._path))
+                | "WriteIndexParts" >> beam.ParDo(WritePartFn(self._path))
                 | "PartsByField" >> beam.GroupByKey()
-                | "MergeIndex" >> beam.ParDo(MergeIndexFn(self._path))
+                | "MergeIndex" >> beam.ParDo(MergeIndexFn(self._path), beam.pvalue.AsSingleton(customers))
             )
         return tuple(numbers) | "AllNumbers" >> beam.Flatten() | "NumbersByField" >> beam.CombinePerKey(_merge_dicts)

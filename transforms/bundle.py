@@ -13,16 +13,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import sketches, storage
+from transforms import siphash, sketches, storage
 from transforms.errors import InputError
 from transforms.fields import file_name
 
 FORMAT = "dumpmatch-bundle"
-FORMAT_VERSION = 2  # 2: international normalization (street, name_latin, email providers) changed keys
+FORMAT_VERSION = 3  # 2: international normalization changed keys; 3: the index holds integer customer codes
 MANIFEST = "manifest.json"
 DEAD_LETTER = "dead_letter"
-CONTENTS = ("bloom", "hll", "minhash", "index", "fuzzy", DEAD_LETTER)  # everything a bundle holds but its manifest
-INDEX_SCHEMA = pa.schema([("digest", pa.uint64()), ("customer_id", pa.string())])
+CUSTOMERS = "customers.parquet"
+CONTENTS = ("bloom", "hll", "minhash", "index", CUSTOMERS, "fuzzy", DEAD_LETTER)  # all but the manifest
+INDEX_SCHEMA = pa.schema([("digest", pa.uint64()), ("customer", pa.int32())])  # customer: its row in CUSTOMERS
+_CUSTOMER_HASH_KEY = b"dumpmatch/cust/1"  # not a secret: the ids it hashes sit in plaintext beside the codes
 
 
 def sketch_path(bundle: str, kind: str, field: str) -> str:
@@ -31,6 +33,16 @@ def sketch_path(bundle: str, kind: str, field: str) -> str:
 
 def index_path(bundle: str, field: str) -> str:
     return storage.join(bundle, "index", f"{file_name(field)}.parquet")
+
+
+def customers_path(bundle: str) -> str:
+    return storage.join(bundle, CUSTOMERS)
+
+
+def customer_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The order of the customer table: a stable 64-bit hash of each customer id."""
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    return np.concatenate([np.zeros(0, np.uint64), *(siphash.siphash24(_CUSTOMER_HASH_KEY, c) for c in chunks)])
 
 
 def read_manifest(bundle: str) -> dict[str, Any]:
@@ -105,22 +117,14 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
     check_key(bundle, manifest, fingerprint)
     use_index = use_index and has_index(manifest)
     fields: dict[str, FieldIndex] = {}
-    customer_ids = pa.array([], pa.string())
+    customer_ids = (
+        storage.read_parquet(customers_path(bundle), ["customer_id"]).column(0).combine_chunks()
+        if use_index
+        else pa.array([], pa.string())
+    )
     for field in manifest["fields"]:
-        # One field's table at a time, its customers coded against the ids seen so far: the dictionary keeps
-        # first appearances in order, so earlier fields' codes stay valid and no copy of every field's ids
-        # is ever held at once.
         table = storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
         digests = table.column("digest").to_numpy()
-        encoded = pc.dictionary_encode(
-            pa.chunked_array([customer_ids, *table.column("customer_id").cast(pa.string()).chunks], pa.string())
-        )
-        known = len(customer_ids)
-        if encoded.num_chunks:  # none when every chunk is empty (a sketch-only bundle)
-            customer_ids = encoded.chunk(0).dictionary
-        codes = np.concatenate([np.empty(0, np.int32), *(c.indices.to_numpy() for c in encoded.chunks)])
-        codes = codes[known:].astype(np.int32)
-        del table, encoded
         starts = (
             np.flatnonzero(np.concatenate([[True], digests[1:] != digests[:-1]]))
             if digests.size
@@ -131,9 +135,9 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
         fields[field] = FieldIndex(
             digests=digests[starts],
             offsets=np.concatenate([starts, [digests.size]]).astype(np.int64),
-            customers=codes,
+            customers=table.column("customer").to_numpy(),
             bloom=bloom,
         )
     planted = pa.array(manifest.get("canaries", []), pa.string())
-    canary_codes = pc.index_in(planted, value_set=customer_ids).drop_null().to_numpy()
+    canary_codes = np.flatnonzero(pc.is_in(customer_ids, value_set=planted).to_numpy(zero_copy_only=False))
     return LoadedBundle(fields, customer_ids, canary_codes.astype(np.int64))

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms import fuzzy, storage
-from transforms.build import INDEX_PARTS, WriteIndexPartFn
+from transforms.build import INDEX_PARTS, WritePartFn
 from transforms.fields import CUSTOMER_ID
 
 FOLDER = "fuzzy"
@@ -129,7 +129,7 @@ class BuildFuzzyIndex(beam.PTransform):
         return (
             batches
             | "FuzzyRows" >> beam.FlatMap(record_rows)
-            | "WriteFuzzyParts" >> beam.ParDo(WriteIndexPartFn(self._path))
+            | "WriteFuzzyParts" >> beam.ParDo(WritePartFn(self._path))
             | "FuzzyParts" >> beam.GroupByKey()
             | "MergeFuzzy" >> beam.ParDo(MergeFuzzyFn(self._path))
         )
