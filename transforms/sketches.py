@@ -21,7 +21,7 @@ HLL_P = 14
 MINHASH_PERMUTATIONS = 256
 MINHASH_SEED = 1
 MINHASH_SCHEME = "affine64"
-_MINHASH_CHUNK = 4096
+_MINHASH_CHUNK = 1024
 _MAGIC = b"DMSK"
 _VERSION = 1
 KINDS = {"bloom": 1, "hll": 2, "minhash": 3}
@@ -139,12 +139,20 @@ def new_minhash() -> MinHash:
 
 
 def minhash_update(mh: MinHash, digests: np.ndarray) -> None:
-    """Vectorized ``MinHash.update_batch`` (affine64 scheme) for 64-bit digests."""
+    """Vectorized ``MinHash.update_batch`` (affine64 scheme) for 64-bit digests. Chunks of values times
+    every permutation are computed in place in one cache-sized buffer: temporaries allocated per chunk
+    cost 3.5x the time in page faults."""
+    if digests.size == 0:
+        return
     a, b = mh.permutations
+    mixed = _fmix(digests.astype(np.uint64).reshape(-1, 1), 64)
+    buffer = np.empty((min(_MINHASH_CHUNK, digests.size), a.size), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for start in range(0, digests.size, _MINHASH_CHUNK):
-            hv = _fmix(digests[start : start + _MINHASH_CHUNK].astype(np.uint64).reshape(-1, 1), 64)
-            mh.hashvalues = np.minimum(mh.hashvalues, (hv * a + b).min(axis=0))
+            values = buffer[: mixed[start : start + _MINHASH_CHUNK].shape[0]]
+            np.multiply(mixed[start : start + _MINHASH_CHUNK], a, out=values)
+            np.add(values, b, out=values)
+            np.minimum(mh.hashvalues, values.min(axis=0), out=mh.hashvalues)
 
 
 def minhash_from_values(hashvalues: np.ndarray) -> MinHash:
