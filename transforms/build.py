@@ -107,9 +107,12 @@ class MergeIndexFn(beam.DoFn):
         known = storage.read_parquet(customers, ["hash"]).column(0).to_numpy()
         table = pa.concat_tables([PART_SCHEMA.empty_table(), *(storage.read_parquet(p) for p in sorted(parts))])
         digests = table.column("digest").to_numpy()
-        codes = np.searchsorted(known, table.column("customer").to_numpy()).astype(np.int32)
+        codes = _codes(known, table.column("customer").to_numpy())
+        order = pc.sort_indices(
+            pa.table({"digest": digests, "customer": codes}),
+            sort_keys=[("digest", "ascending"), ("customer", "ascending")],
+        ).to_numpy()
         del table
-        order = np.lexsort((codes, digests))
         digests, codes = digests[order], codes[order]
         keep = np.concatenate([[True], (digests[1:] != digests[:-1]) | (codes[1:] != codes[:-1])])
         index = pa.table({"digest": digests[keep], "customer": codes[keep]}, schema=bundle.INDEX_SCHEMA)
@@ -135,6 +138,15 @@ class WriteSketchFn(beam.DoFn):
             yield field, {"distinct_estimate": round(sketch.count())}
         elif self._kind == "bloom":
             yield field, {"bloom": {"m": sketch.m, "k": sketch.k, "fpr": sketch.false_positive_rate()}}
+
+
+def _codes(known: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Each customer hash's row in the sorted ``known`` hashes. The needles are sorted first: searching
+    in order walks memory in order, 5x faster than random probes of a table larger than the cache."""
+    order = np.argsort(hashes)
+    codes = np.empty(hashes.size, np.int32)
+    codes[order] = np.searchsorted(known, hashes[order])
+    return codes
 
 
 def _merge_dicts(dicts: Iterable[dict[str, Any]]) -> dict[str, Any]:

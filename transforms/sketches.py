@@ -145,10 +145,11 @@ def minhash_update(mh: MinHash, digests: np.ndarray) -> None:
     if digests.size == 0:
         return
     a, b = mh.permutations
-    mixed = _fmix(digests.astype(np.uint64).reshape(-1, 1), 64)
-    buffer = np.empty((min(_MINHASH_CHUNK, digests.size), a.size), dtype=np.uint64)
+    # A set's MinHash: each distinct value once (a column of countries or cities is a few dozen).
+    mixed = _fmix(np.unique(digests.astype(np.uint64)).reshape(-1, 1), 64)
+    buffer = np.empty((min(_MINHASH_CHUNK, mixed.shape[0]), a.size), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for start in range(0, digests.size, _MINHASH_CHUNK):
+        for start in range(0, mixed.shape[0], _MINHASH_CHUNK):
             values = buffer[: mixed[start : start + _MINHASH_CHUNK].shape[0]]
             np.multiply(mixed[start : start + _MINHASH_CHUNK], a, out=values)
             np.add(values, b, out=values)
