@@ -5,9 +5,10 @@ from __future__ import annotations
 import unicodedata
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from transforms import fields, normalize
+from transforms import fields, normalize, text
 from transforms.errors import InputError
 
 
@@ -402,3 +403,17 @@ def test_the_latin_name_key_is_derived_never_mapped() -> None:
     assert fields.spec(fields.NAME_LATIN).group == fields.spec("name").group
     with pytest.raises(InputError, match="derived from name"):
         fields.parse_mapping("name_latin=Romaji", "--columns")
+
+
+def test_by_distinct_runs_once_per_distinct_row_and_equals_every_row() -> None:
+    values = pa.array(["a", None, "b", "a", "a", "b"])
+    regions = pa.array(["JP", "JP", None, "CN", "JP", None])
+    sizes = []
+
+    def tagged(v: pa.Array, r: pa.Array) -> tuple[pa.Array, pa.Array]:
+        sizes.append(len(v))
+        return pc.binary_join_element_wise(v, pc.fill_null(r, "-"), ":"), pc.utf8_upper(v)
+
+    once = text.by_distinct(values, tagged, regions)
+    assert sizes == [3]  # (a, JP), (b, none), (a, CN); the null value is null without a call
+    assert [x.to_pylist() for x in once] == [x.to_pylist() for x in tagged(values, regions)]

@@ -77,6 +77,10 @@ _HOUSE_LETTER = (r"\b(\d+) ([a-z])$", r"\1\2")  # "5 a" == "5a" at the end of th
 
 def street(values: pa.Array) -> pa.Array:
     """Street line key: Latin letters, one token per street type, house number in one place."""
+    return text.by_distinct(values, _street)
+
+
+def _street(values: pa.Array) -> pa.Array:
     latin = text.transliterate(text.fold_latin(pc.utf8_lower(text.clean(values))))
     latin = pc.replace_substring(latin, "'", "")  # transliteration made every apostrophe this one
     for needle, (pattern, replacement) in ((".", _INNER_ABBREVIATION), ("str", _COMPOUND), ("platz", _COMPOUND)):

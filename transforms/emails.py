@@ -7,7 +7,7 @@ domain name only: no DNS lookups, so a company domain hosted by Google keeps its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import idna
 import pyarrow as pa
@@ -63,12 +63,17 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = rf"^(?:{_LABEL}\.)+(?:[a-z]{{2,63}}|xn--[a-z0-9-]{{1,59}})$"
 _MAX_LOCAL, _MAX_ADDRESS = 64, 254
 _SPLIT = r"^(?P<local>[^@\s]+)@(?P<domain>[^@\s]+)$"
+_WRAPPING = r"^mailto:|[<>\"'()\[\]\s]"
 _WRAPPED = r"^(?:mailto:)?[<\"'(\[\s]*([^<>\"'()\[\]\s]+)[>\"')\]\s]*$"  # <a@b.com>, mailto:, quotes
 
 
 def email(values: pa.Array) -> pa.Array:
     """One key per mailbox ("John.Smith+shop@GoogleMail.com" → "johnsmith@gmail.com"); invalid → null."""
-    lowered = pc.replace_substring_regex(pc.utf8_lower(text.clean(values)), _WRAPPED, r"\1")
+    lowered = pc.utf8_lower(text.clean(values))
+    # The unwrapping regex extracts a group, which RE2 does 15x slower than it tests a match: only values
+    # with a wrapping character or "mailto:" (few) go through it.
+    wrapped = pc.fill_null(pc.match_substring_regex(lowered, _WRAPPING), False)
+    lowered = text.on_subset(lowered, wrapped, partial(pc.replace_substring_regex, pattern=_WRAPPED, replacement=r"\1"))
     parts = pc.extract_regex(lowered, _SPLIT)
     local = pc.struct_field(parts, "local")
     domain = _ascii_domain(pc.utf8_rtrim(pc.struct_field(parts, "domain"), characters="."))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -127,11 +128,20 @@ def sorted_tokens(values: pa.Array, table: dict[str, str] | None = None) -> pa.A
     return empty_to_null(pc.binary_join(rebuilt, " "))
 
 
-def by_distinct(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
-    """``fn`` run once per distinct value: for fields with few distinct values (countries, dates of
-    birth), whatever the batch size."""
-    encoded = pc.dictionary_encode(values)
-    return fn(encoded.dictionary).take(encoded.indices)
+def by_distinct(values: pa.Array, fn: Callable[..., Any], *context: pa.Array) -> Any:
+    """``fn(values, *context)`` run once per distinct row of its arguments, its result (an array or a
+    tuple of arrays) spread back to every row: a field pays for its distinct values (a batch holds a few
+    dozen countries, and names and streets repeat), and a batch of all-distinct values one hash pass more."""
+    key = values.cast(pa.string())
+    if context:
+        key = pc.binary_join_element_wise(key, *(pc.fill_null(c.cast(pa.string()), "") for c in context), "\x1f")
+    encoded = pc.dictionary_encode(key)
+    _, first = np.unique(pc.fill_null(encoded.indices, -1).to_numpy(), return_index=True)
+    rows = pa.array(first[1:] if encoded.indices.null_count else first)  # a null key's row is not a value
+    result = fn(values.take(rows), *(c.take(rows) for c in context))
+    if isinstance(result, tuple):
+        return tuple(r.take(encoded.indices) for r in result)
+    return result.take(encoded.indices)
 
 
 def empty_to_null(values: pa.Array) -> pa.Array:
