@@ -39,20 +39,8 @@ SYNTHETIC_DUMP_ROWS = 120
 PHONE_NUMBERS = 20  # generated numbers of tests/test_phones.py
 WAYS = 11  # the ways test_phones writes each number (``_formats``), one after the other
 ORDER = "id:order"
-CUSTOMER_HEADERS = {
-    CUSTOMER_ID: "customer_id",
-    "email": "email",
-    "phone": "phone",
-    "name": "name",
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "street": "street",
-    "city": "city",
-    "postcode": "postcode",
-    "country": "country",
-    "dob": "dob",
-    ORDER: "OrderNo",
-}
+# The base's headers are the canonical names (all but the order number's), so they map by themselves.
+CUSTOMER_HEADERS = {CUSTOMER_ID: CUSTOMER_ID, **{name: name for name in fields.CANONICAL_FIELDS}, ORDER: "OrderNo"}
 # The cases dump names its columns in German, as a seller might, and separates them with ";".
 CASES_HEADERS = {
     "email": "E-Mail",
@@ -121,7 +109,7 @@ def locale_cases() -> tuple[list[Row], list[Row]]:
         base.append({CUSTOMER_ID: f"phone-{i}", "phone": expected or raw, "country": region or ""})
         dump.append({"phone": raw, "country": _country(region, i, spelled)})
     values, regions = test_phones.generated_cases(0)
-    stride = len(values) // PHONE_NUMBERS
+    stride = len(values) // PHONE_NUMBERS // WAYS * WAYS  # each number's ways start at a multiple of WAYS
     for start in range(0, stride * PHONE_NUMBERS, stride):
         for j in range(start, start + WAYS):  # one number in its ways: every other one to the base
             row = {"phone": values[j] or "", "country": regions[j] or ""}
