@@ -33,7 +33,7 @@ from transforms import fields, hashing, normalize, read, synthetic
 from transforms.fields import CUSTOMER_ID, spec
 
 CAP = 3  # --posting-cap: small, so the corpus holds values shared by more customers than it
-SMALL_BATCHES = {"range_bytes": 2048, "batch_rows": 16}
+SMALL_RANGE_BYTES, SMALL_BATCH_ROWS = 2048, 16  # the small-batches run: many ranges, batches of a few rows
 SYNTHETIC_CUSTOMERS = 200
 SYNTHETIC_DUMP_ROWS = 120
 PHONE_NUMBERS = 20  # generated numbers of tests/test_phones.py
@@ -440,8 +440,8 @@ def outputs(request: pytest.FixtureRequest, corpus: Corpus) -> Iterator[Outputs]
     with pytest.MonkeyPatch.context() as patch:
         if request.param == "small-batches":
             # Many ranges and batches of a few rows: what a row meets in its batch must not matter.
-            assert all(path.stat().st_size > 4 * SMALL_BATCHES["range_bytes"] for path in corpus.dumps)
-            small = functools.partial(read.ReadRecords, **SMALL_BATCHES)
+            assert all(path.stat().st_size > 4 * SMALL_RANGE_BYTES for path in corpus.dumps)
+            small = functools.partial(read.ReadRecords, range_bytes=SMALL_RANGE_BYTES, batch_rows=SMALL_BATCH_ROWS)
             patch.setattr(sketch, "ReadRecords", small)
             patch.setattr(match, "ReadRecords", small)
         yield run_pipelines(corpus, request.param)
