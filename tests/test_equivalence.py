@@ -154,6 +154,9 @@ RULE_DUMP: list[Row] = [
     {ORDER: " ord-123 "},  # an id: field
     {"first_name": "Mary", "last_name": "JONES", "dob": "02/01/1985", "country": "US"},  # the name from its parts
     {"email": "not-an-email", "phone": "123", "dob": "junk", "postcode": "ABC", "country": "Atlantis"},
+    # one Han name read as Chinese and as Japanese in the same batch: the region is part of the reading
+    {"name": "王小明", "dob": "1977-07-07", "country": "CN"},
+    {"name": "王小明", "dob": "1977-07-07", "country": "JP"},
 ]
 RULE_BASE: list[Row] = [
     *(
@@ -170,6 +173,7 @@ RULE_BASE: list[Row] = [
     *[{CUSTOMER_ID: "dup", "name": "Dora Dupont", "street": "5 rue du Moulin", "country": "FR"}] * 2,
     {CUSTOMER_ID: "ord-1", ORDER: "ORD-123", "name": "Olga Order"},
     {CUSTOMER_ID: "tollfree", "phone": "+1 800 356 9377", "country": "US"},
+    {CUSTOMER_ID: "han-jp", "name": "王小明", "dob": "1977-07-07", "country": "JP"},
 ]
 
 
@@ -311,7 +315,7 @@ class Index:
 
     postings: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
     fields: set[str] = field(default_factory=set)
-    customers: set[str] = field(default_factory=set)
+    customers: set[str] = field(default_factory=set)  # every customer of the base, with a usable value or not
 
 
 def build_index(path: Path, key: hashing.Key, region: str | None) -> Index:
@@ -320,9 +324,9 @@ def build_index(path: Path, key: hashing.Key, region: str | None) -> Index:
         customer = normalize.clean(pa.array([row[CUSTOMER_ID]], pa.string()))[0].as_py() or f"{path.name}:{line}"
         normalized = normalize_row(row, region)
         index.fields.update(normalized)  # a field of the base whether this row has a value or not
+        index.customers.add(customer)
         for name, value in digests(key, normalized).items():
             index.postings[name, value].add(customer)
-            index.customers.add(customer)
     return index
 
 
@@ -397,6 +401,7 @@ def reference(corpus: Corpus, key: hashing.Key, region: str | None, cap: int) ->
             links, weak, over = probe_row(index, values, cap)
             expected.over_cap += over
             tally_row(expected, str(path), line, links, present, canaries)
+            # a customers fit one weak field and b another: a·b/N by coincidence, N the customers of the base
             weak_counts = list(weak.values())
             expected.chance += Fraction(
                 sum(a * b for i, a in enumerate(weak_counts) for b in weak_counts[i + 1 :]), len(index.customers)
