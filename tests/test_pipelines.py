@@ -280,3 +280,18 @@ def test_demo_prints_where_the_report_is(tmp_path: Path, capsys) -> None:  # typ
     report = json.loads((tmp_path / "demo" / "run" / "report.json").read_text())
     assert report["fields"]["email"]["matched"] == 120
     assert report["rows"]["dead_lettered"] == 2
+
+
+def test_a_field_whose_every_value_is_rejected_still_matches(tmp_path: Path, key_file: Path) -> None:
+    """Every email invalid: the field is listed in the bundle with an empty index, and match runs."""
+    base = pa.table({"customer_id": ["c1", "c2"], "email": ["not an email", "-"], "phone": ["+14155550100", ""]})
+    customers = write_csv(tmp_path / "customers.csv", base)
+    bundle = tmp_path / "bundle"
+    cli.main(["sketch", "--customers", str(customers), "--out", str(bundle), "--key-file", str(key_file), "--quiet"])
+    assert (bundle / "index" / "email.parquet").exists()
+    dump = write_csv(tmp_path / "dump.csv", pa.table({"email": ["x@example.com"], "phone": ["+1 415 555 0100"]}))
+    report = match.run(
+        ["--bundle", str(bundle), "--dump", str(dump), "--out", str(tmp_path / "run"), "--key-file", str(key_file)]
+    )
+    assert report["fields"]["email"]["matched"] == 0
+    assert report["fields"]["phone"]["matched"] == 1

@@ -63,9 +63,10 @@ class WritePartFn(beam.DoFn):
 
     def process(self, element: tuple[str, pa.Table]) -> Iterator[tuple[str, str]]:
         key, table = element
-        if table.num_rows == 0:
-            return
-        first = f"{table.column(0)[0].as_py()}|{table.column(1)[0].as_py()}|{table.num_rows}|{key}"
+        # An empty part is written too (one small file, the same for every empty batch), so that a field
+        # whose every value was rejected still gets its merge and an empty index file.
+        first = f"{table.column(0)[0].as_py()}|{table.column(1)[0].as_py()}" if table.num_rows else "empty"
+        first = f"{first}|{table.num_rows}|{key}"
         name = f"part-{zlib.crc32(first.encode('utf-8')):08x}-{table.num_rows}.parquet"
         path = storage.join(self._bundle_path, INDEX_PARTS, file_name(key), name)
         storage.write_parquet(path, table)
@@ -114,7 +115,7 @@ class MergeIndexFn(beam.DoFn):
         ).to_numpy()
         del table
         digests, codes = digests[order], codes[order]
-        keep = np.concatenate([[True], (digests[1:] != digests[:-1]) | (codes[1:] != codes[:-1])])
+        keep = np.concatenate([[True], (digests[1:] != digests[:-1]) | (codes[1:] != codes[:-1])])[: digests.size]
         index = pa.table({"digest": digests[keep], "customer": codes[keep]}, schema=bundle.INDEX_SCHEMA)
         storage.write_parquet(bundle.index_path(self._bundle_path, field), index)
         storage.delete_tree(storage.join(self._bundle_path, INDEX_PARTS, file_name(field)))

@@ -91,7 +91,7 @@ def name_keys(values: pa.Array, regions: pa.Array) -> tuple[pa.Array, pa.Array]:
     """``name`` and ``name_latin`` of the same values, from one pass over their words: the Latin key
     joins hyphenated parts ("Min-jun" == "Minjun"), the native key splits them ("Jean-Pierre" ==
     "Jean Pierre"), and only the few hyphenated values are split again."""
-    return text.by_distinct(values, _name_keys, regions)  # type: ignore[no-any-return]
+    return text.by_distinct(values, _name_keys, regions)
 
 
 def _name_keys(values: pa.Array, regions: pa.Array) -> tuple[pa.Array, pa.Array]:

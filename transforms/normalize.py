@@ -90,6 +90,8 @@ def normalize_columns(columns: dict[str, pa.Array], default_region: str | None) 
         out["country"] = country(columns["country"])
     regions = text.row_regions(out.get("country"), default_region, length)
     for field, values in columns.items():
+        if field == "country":
+            continue  # done first: every regional field reads it
         if field in SIMPLE:
             out[field] = SIMPLE[field](values)
         elif field in REGIONAL:
