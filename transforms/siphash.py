@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from transforms import arrays
+
 KEY_BYTES = 16
 _C0, _C1, _C2, _C3 = (
     np.uint64(0x736F6D6570736575),
@@ -81,7 +83,7 @@ def siphash24(key: bytes, values: pa.Array) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(np.concatenate([data, np.zeros(8, np.uint8)]), 8)
     lengths = offsets[1:] - offsets[:-1]
     n_words = lengths // 8 + 1
-    for words in np.unique(n_words):
+    for words in arrays.unique(n_words):
         rows = np.flatnonzero(n_words == words)
         starts, lens = offsets[rows], lengths[rows].astype(np.uint64)
         matrix = np.empty((rows.size, int(words)), dtype=np.uint64)

@@ -17,6 +17,8 @@ import numpy as np
 from datasketch import HyperLogLogPlusPlus, LeanMinHash, MinHash
 from datasketch.minhash import _fmix
 
+from transforms import arrays
+
 HLL_P = 14
 MINHASH_PERMUTATIONS = 256
 MINHASH_SEED = 1
@@ -146,7 +148,7 @@ def minhash_update(mh: MinHash, digests: np.ndarray) -> None:
         return
     a, b = mh.permutations
     # A set's MinHash: each distinct value once (a column of countries or cities is a few dozen).
-    mixed = _fmix(np.unique(digests.astype(np.uint64)).reshape(-1, 1), 64)
+    mixed = _fmix(arrays.unique(digests.astype(np.uint64)).reshape(-1, 1), 64)
     buffer = np.empty((min(_MINHASH_CHUNK, mixed.shape[0]), a.size), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for start in range(0, mixed.shape[0], _MINHASH_CHUNK):

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from anyascii import anyascii
 
+from transforms import arrays
+
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
 NOT_WORD = r"[^\p{L}\p{M}\p{N}]+"  # marks are word: Devanagari vowel signs are part of a word
 OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
@@ -136,8 +138,7 @@ def by_distinct(values: pa.Array, fn: Callable[..., Any], *context: pa.Array) ->
     if context:
         key = pc.binary_join_element_wise(key, *(pc.fill_null(c.cast(pa.string()), "") for c in context), "\x1f")
     encoded = pc.dictionary_encode(key)
-    _, first = np.unique(pc.fill_null(encoded.indices, -1).to_numpy(), return_index=True)
-    rows = pa.array(first[1:] if encoded.indices.null_count else first)  # a null key's row is not a value
+    rows = pa.array(arrays.first_appearances(pc.fill_null(encoded.indices, -1).to_numpy()))
     result = fn(values.take(rows), *(c.take(rows) for c in context))
     if isinstance(result, tuple):
         return tuple(r.take(encoded.indices) for r in result)

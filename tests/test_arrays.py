@@ -1,0 +1,24 @@
+"""The hot path's array steps equal numpy's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms import arrays
+
+
+def test_unique_equals_numpy() -> None:
+    rng = np.random.default_rng(7)
+    for values in (rng.integers(0, 50, 1000), rng.integers(0, 2**63, 1000, dtype=np.int64).astype(np.uint64)):
+        assert np.array_equal(arrays.unique(values), np.unique(values))
+    assert arrays.unique(np.array([], np.int64)).size == 0
+
+
+def test_first_appearances_are_each_codes_first_row() -> None:
+    values = pa.array([None, "b", "a", "b", None, "c", "a"])
+    codes = pc.fill_null(pc.dictionary_encode(values).indices, -1).to_numpy()
+    _, expected = np.unique(codes, return_index=True)
+    assert arrays.first_appearances(codes).tolist() == expected[1:].tolist() == [1, 2, 5]
+    assert arrays.first_appearances(np.array([], np.int64)).size == 0

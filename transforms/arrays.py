@@ -1,0 +1,20 @@
+"""Integer-array steps of the hot path that numpy's own are slow at."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. numpy 2's ``np.unique`` hashes, and on the digest, code and row arrays here
+    that is 20-100x slower than a sort and a comparison of neighbours (5.5 ms against 0.23 ms for 65,536
+    digests)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if ordered.size else ordered
+
+
+def first_appearances(codes: np.ndarray) -> np.ndarray:
+    """Where each code first appears, for codes numbered in order of first appearance (as Arrow's
+    ``dictionary_encode`` numbers them; -1, a null, is no code): where a code exceeds all before it."""
+    before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if codes.size else codes
+    return np.flatnonzero(codes > before)
