@@ -132,9 +132,12 @@ def _link(
     pair_keys = coded >> _FIELD_BITS
     starts = np.flatnonzero(np.concatenate([[True], pair_keys[1:] != pair_keys[:-1]]))[: pair_keys.size]
     masks = np.bitwise_or.reduceat(np.left_shift(1, coded & _FIELD_MASK), starts) if starts.size else starts
-    keys = pair_keys[starts]
-    pair_rows = keys // width
-    pair_customers = keys % width
+    pair_rows, pair_customers = np.divmod(pair_keys[starts], width)
+    # Pairs are in row order: a row's pairs are one run, so per-row figures are reductions over runs.
+    row_starts = np.flatnonzero(np.concatenate([[True], pair_rows[1:] != pair_rows[:-1]]))[: pair_rows.size]
+
+    def rows_with(flags: np.ndarray) -> int:
+        return int(np.logical_or.reduceat(flags, row_starts).sum()) if row_starts.size else 0
 
     specs = [spec(name) for name in linked]
     strong = sum(1 << i for i, s in enumerate(specs) if s.strong)
@@ -149,9 +152,10 @@ def _link(
     is_candidate = ((masks & strong) != 0) | (groups >= 2)
     n_fields = _fields_agreeing(masks, specs, group_masks)
 
-    canary = np.isin(pair_customers, loaded.canaries)
+    canary = np.isin(pair_customers, loaded.canaries) if loaded.canaries.size else np.zeros(masks.size, bool)
     best = np.zeros(n, dtype=np.int64)
-    np.maximum.at(best, pair_rows, np.where((masks & ~context) != 0, n_fields, 0))
+    if row_starts.size:
+        best[pair_rows[row_starts]] = np.maximum.reduceat(np.where((masks & ~context) != 0, n_fields, 0), row_starts)
     histogram = np.bincount(best, minlength=1)
     result.candidates = _candidate_table(
         loaded,
@@ -167,13 +171,13 @@ def _link(
     return {
         "records": {
             "rows": n,
-            "matched_any": int(arrays.unique(pair_rows[(masks & ~context) != 0]).size),
-            "candidates": int(arrays.unique(pair_rows[is_candidate]).size),
+            "matched_any": rows_with((masks & ~context) != 0),
+            "candidates": rows_with(is_candidate),
             "candidate_pairs": int(is_candidate.sum()),
-            "cooccurring": int(arrays.unique(pair_rows[groups >= 2]).size),
-            "strong": int(arrays.unique(pair_rows[(masks & strong) != 0]).size),
+            "cooccurring": rows_with(groups >= 2),
+            "strong": rows_with((masks & strong) != 0),
             "conflicting": int((customers_per_row >= 2).sum()),
-            "canary": int(arrays.unique(pair_rows[is_candidate & canary]).size),
+            "canary": rows_with(is_candidate & canary),
         },
         "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
     }
