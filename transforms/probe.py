@@ -205,17 +205,20 @@ def _candidate_table(
     scores: np.ndarray,
     canary: np.ndarray,
 ) -> pa.Table:
-    names_of = {int(m): sorted(name for i, name in enumerate(linked) if m & (1 << i)) for m in arrays.unique(masks)}
+    distinct = arrays.unique(masks)
+    names = pa.array(
+        [sorted(name for i, name in enumerate(linked) if int(m) & (1 << i)) for m in distinct], pa.list_(pa.string())
+    )
     source = batch.column(SOURCE).cast(pa.string()).take(pa.array(rows, pa.int64()))
     return pa.table(
         {
             "source_file": source,
             "line": batch.column(LINE).take(pa.array(rows, pa.int64())),
             "customer_id": loaded.customer_ids.take(pa.array(customers, pa.int64())),
-            "matched_fields": pa.array([names_of[int(m)] for m in masks], pa.list_(pa.string())),
+            "matched_fields": names.take(pa.array(np.searchsorted(distinct, masks), pa.int64())),
             "score": pa.array(np.round(scores, 4), pa.float64()),
             "canary": pa.array(canary, pa.bool_()),
-            "match_type": pa.array([EXACT] * rows.size, pa.string()),
+            "match_type": pa.repeat(pa.scalar(EXACT), rows.size),
         },
         schema=CANDIDATE_SCHEMA,
     )
