@@ -65,8 +65,9 @@ def test_hll_estimate_within_its_error_bound() -> None:
     assert abs(hll.count() / 200000 - 1) < bound
 
 
-def test_minhash_batch_update_equals_datasketch() -> None:
-    values = _digests(3000, 7)
+@pytest.mark.parametrize("size", [3000, 20000])  # one chunk of values, and several with a part chunk
+def test_minhash_batch_update_equals_datasketch(size: int) -> None:
+    values = np.concatenate([_digests(size, 7), _digests(size // 10, 7)])  # repeats count once
     ours, theirs = sketches.new_minhash(), sketches.new_minhash()
     sketches.minhash_update(ours, values)
     theirs.update_batch([int(v) for v in values])
