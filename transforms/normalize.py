@@ -30,8 +30,8 @@ dob = dates.dob
 
 
 def words(values: pa.Array) -> pa.Array:
-    """Lowercase words without punctuation, single-spaced (cities)."""
-    return text.words(pc.utf8_lower(clean(values)))
+    """Lowercase words without punctuation, single-spaced (cities: once per distinct city of a batch)."""
+    return text.by_distinct(values, lambda distinct: text.words(pc.utf8_lower(clean(distinct))))
 
 
 def identifier(values: pa.Array) -> pa.Array:

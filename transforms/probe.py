@@ -122,6 +122,8 @@ def _link(
 ) -> dict[str, Any]:
     n = batch.num_rows
     width = max(len(loaded.customer_ids), 1)
+    specs = [spec(name) for name in linked]
+    pairs, lonely_matched = _set_aside_lonely(pairs, specs, n)
     # One int64 per (row, customer, field): the pair's key with the field's number in the low bits, so one
     # plain sort groups each pair's fields (3x faster than np.unique's inverse and a scattered OR).
     coded = np.sort(
@@ -139,7 +141,6 @@ def _link(
     def rows_with(flags: np.ndarray) -> int:
         return int(np.logical_or.reduceat(flags, row_starts).sum()) if row_starts.size else 0
 
-    specs = [spec(name) for name in linked]
     strong = sum(1 << i for i, s in enumerate(specs) if s.strong)
     context = sum(1 << i for i, s in enumerate(specs) if s.group is None)
     group_masks: dict[str, int] = {}
@@ -156,6 +157,7 @@ def _link(
     best = np.zeros(n, dtype=np.int64)
     if row_starts.size:
         best[pair_rows[row_starts]] = np.maximum.reduceat(np.where((masks & ~context) != 0, n_fields, 0), row_starts)
+    best[lonely_matched] = 1
     histogram = np.bincount(best, minlength=1)
     result.candidates = _candidate_table(
         loaded,
@@ -171,7 +173,7 @@ def _link(
     return {
         "records": {
             "rows": n,
-            "matched_any": rows_with((masks & ~context) != 0),
+            "matched_any": rows_with((masks & ~context) != 0) + int(lonely_matched.sum()),
             "candidates": rows_with(is_candidate),
             "candidate_pairs": int(is_candidate.sum()),
             "cooccurring": rows_with(groups >= 2),
@@ -181,6 +183,28 @@ def _link(
         },
         "fields_matched": {str(k): int(v) for k, v in enumerate(histogram) if v},
     }
+
+
+def _set_aside_lonely(
+    pairs: list[tuple[np.ndarray, np.ndarray, int]], specs: list[FieldSpec], n: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], np.ndarray]:
+    """Drops the pairs of rows that link to customers through one weak field only: one weak field makes no
+    candidate, so all such a row adds is being matched with one field agreeing (unless the field is
+    context), returned as a mask of rows. In a dump of strangers that is most rows, and a street or name
+    shared by dozens of customers makes dozens of pairs each (each field's pairs are in row order)."""
+    distinct = [rows[np.concatenate([[True], rows[1:] != rows[:-1]])] if rows.size else rows for rows, _, _ in pairs]
+    lonely = np.bincount(np.concatenate([*distinct, np.zeros(0, np.int64)]).astype(np.int64), minlength=n) == 1
+    matched = np.zeros(n, dtype=bool)
+    kept = []
+    for (rows, customers, index), field_rows in zip(pairs, distinct, strict=True):
+        if specs[index].strong:
+            kept.append((rows, customers, index))
+            continue
+        alone = lonely[rows]
+        kept.append((rows[~alone], customers[~alone], index))
+        if specs[index].group is not None:
+            matched[field_rows[lonely[field_rows]]] = True
+    return kept, matched
 
 
 def _fields_agreeing(masks: np.ndarray, specs: list[FieldSpec], group_masks: dict[str, int]) -> np.ndarray:
