@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from pipelines import sketch
-from transforms import build, bundle, hashing, storage
+from transforms import build, bundle, hashing, sketches, storage
 from transforms.errors import InputError
 from transforms.prepare import hash_batch, normalize_batch
 from transforms.probe import probe_batch
@@ -117,3 +118,18 @@ def test_two_customer_ids_with_one_hash_stop_the_sketch(tmp_path) -> None:  # ty
     part = pa.table({"hash": pa.array([7, 7], pa.uint64()), "customer_id": ["c1", "c2"]}, schema=build.CUSTOMER_SCHEMA)
     with pytest.raises(InputError, match="share a 64-bit hash"):
         build.merge_customers(str(tmp_path), _customer_parts(tmp_path, [part]))
+
+
+def test_lookup_passes_what_the_bloom_filter_passes() -> None:
+    """The index is searched before the filter is asked: the passed set must still be the filter's own,
+    false positives included (a tiny filter makes many)."""
+    rng = np.random.default_rng(3)
+    indexed = np.unique(rng.integers(0, 2**63, 500, dtype=np.int64).astype(np.uint64))
+    bloom = sketches.Bloom.for_capacity(50, 0.3)  # undersized on purpose
+    bloom.add(indexed)
+    field = bundle.FieldIndex(indexed, np.arange(indexed.size + 1), np.arange(indexed.size, dtype=np.int32), bloom)
+    probes = np.concatenate([indexed[::3], rng.integers(0, 2**63, 2000, dtype=np.int64).astype(np.uint64)])
+    passed, found, pos = field.lookup(probes)
+    assert np.array_equal(passed, bloom.contains(probes))
+    assert found[: indexed[::3].size].all() and passed[~found].any()  # false positives are there
+    assert np.array_equal(indexed[pos[found]], probes[found])

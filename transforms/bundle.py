@@ -84,19 +84,25 @@ class FieldIndex:
     bloom: sketches.Bloom
 
     def lookup(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Returns (Bloom passed, found in the index, position in ``self.digests``)."""
-        passed = self.bloom.contains(digests)
+        """Returns (Bloom passed, found in the index, position in ``self.digests``).
+
+        The index is searched first and the Bloom filter asked only about the rest: every indexed digest
+        is in the filter (both are built from the same digests), so the answer is the filter's, and most
+        values of a name or street column are found, where asking the filter first doubled the work."""
         pos = np.zeros(digests.size, dtype=np.int64)
         found = np.zeros(digests.size, dtype=bool)
-        if self.digests.size and passed.any():
-            # Searched in ascending order: each search starts where the last ended, so a large index
-            # is walked in memory order (3.4x faster than random searches at 5M customers).
-            idx = np.flatnonzero(passed)
-            idx = idx[np.argsort(digests[idx])]
-            p = np.minimum(np.searchsorted(self.digests, digests[idx]), self.digests.size - 1)
-            hit = self.digests[p] == digests[idx]
-            pos[idx[hit]] = p[hit]
-            found[idx[hit]] = True
+        if not self.digests.size:
+            return self.bloom.contains(digests), found, pos
+        # Searched in ascending order: each search starts where the last ended, so a large index is
+        # walked in memory order (3.4x faster than random searches at 5M customers).
+        order = np.argsort(digests)
+        p = np.minimum(np.searchsorted(self.digests, digests[order]), self.digests.size - 1)
+        hit = self.digests[p] == digests[order]
+        pos[order[hit]] = p[hit]
+        found[order[hit]] = True
+        passed = found.copy()
+        rest = np.flatnonzero(~found)
+        passed[rest] = self.bloom.contains(digests[rest])
         return passed, found, pos
 
 
