@@ -22,3 +22,8 @@ def test_first_appearances_are_each_codes_first_row() -> None:
     _, expected = np.unique(codes, return_index=True)
     assert arrays.first_appearances(codes).tolist() == expected[1:].tolist() == [1, 2, 5]
     assert arrays.first_appearances(np.array([], np.int64)).size == 0
+
+
+def test_run_starts_are_where_equal_values_begin() -> None:
+    assert arrays.run_starts(np.array([1, 1, 2, 5, 5, 5, 7])).tolist() == [0, 2, 3, 6]
+    assert arrays.run_starts(np.array([], np.uint64)).tolist() == []

@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins in a sorted (or grouped) array."""
+    if not ordered.size:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+
+
 def unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values. numpy 2's ``np.unique`` hashes, and on the digest, code and row arrays here
     that is 20-100x slower than a sort and a comparison of neighbours (5.5 ms against 0.23 ms for 65,536
     digests)."""
     ordered = np.sort(values)
-    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if ordered.size else ordered
+    return ordered[run_starts(ordered)]
 
 
 def first_appearances(codes: np.ndarray) -> np.ndarray:

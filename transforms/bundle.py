@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import siphash, sketches, storage
+from transforms import arrays, siphash, sketches, storage
 from transforms.errors import InputError
 from transforms.fields import file_name
 
@@ -134,11 +134,7 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
     for field in manifest["fields"]:
         table = storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
         digests = table.column("digest").to_numpy()
-        starts = (
-            np.flatnonzero(np.concatenate([[True], digests[1:] != digests[:-1]]))
-            if digests.size
-            else np.array([], np.int64)
-        )
+        starts = arrays.run_starts(digests)
         bloom = sketches.decode(storage.read_bytes(sketch_path(bundle, "bloom", field)), "bloom", field, fingerprint)
         assert isinstance(bloom, sketches.Bloom)
         fields[field] = FieldIndex(

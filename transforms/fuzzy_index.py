@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import fuzzy, storage
+from transforms import arrays, fuzzy, storage
 from transforms.build import INDEX_PARTS, WritePartFn
 from transforms.fields import CUSTOMER_ID
 
@@ -184,7 +184,7 @@ def load(bundle: str) -> FuzzyIndex:
     keys, offsets = [], []
     for a, b in itertools.pairwise(bounds):
         segment = key[a:b]
-        starts = np.flatnonzero(np.concatenate([[True], segment[1:] != segment[:-1]])) if segment.size else segment
+        starts = arrays.run_starts(segment)
         keys.append(segment[starts])
         offsets.append(np.concatenate([starts, [b - a]]).astype(np.int64))
     return FuzzyIndex(

@@ -23,7 +23,7 @@ from phonenumbers import REGION_CODE_FOR_NON_GEO_ENTITY, phonenumberutil
 from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.phonenumberutil import ValidationResult
 
-from transforms import normalize
+from transforms import arrays, normalize
 from transforms.text import row_regions
 
 # The shapes handled here: an optional "tel:", an optional "+", digits and the punctuation
@@ -321,7 +321,7 @@ def _by_group(
     order = np.argsort(keys, kind="stable")
     ordered_keys = keys[order]
     ordered = [column.take(order) for column in columns]
-    starts = np.flatnonzero(np.concatenate([[True], ordered_keys[1:] != ordered_keys[:-1]]))
+    starts = arrays.run_starts(ordered_keys)
     ends = np.append(starts[1:], len(keys))
     parts = [
         step(int(ordered_keys[start]), [column.slice(start, end - start) for column in ordered])

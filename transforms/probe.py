@@ -132,11 +132,11 @@ def _link(
         )
     )
     pair_keys = coded >> _FIELD_BITS
-    starts = np.flatnonzero(np.concatenate([[True], pair_keys[1:] != pair_keys[:-1]]))[: pair_keys.size]
+    starts = arrays.run_starts(pair_keys)
     masks = np.bitwise_or.reduceat(np.left_shift(1, coded & _FIELD_MASK), starts) if starts.size else starts
     pair_rows, pair_customers = np.divmod(pair_keys[starts], width)
     # Pairs are in row order: a row's pairs are one run, so per-row figures are reductions over runs.
-    row_starts = np.flatnonzero(np.concatenate([[True], pair_rows[1:] != pair_rows[:-1]]))[: pair_rows.size]
+    row_starts = arrays.run_starts(pair_rows)
 
     def rows_with(flags: np.ndarray) -> int:
         return int(np.logical_or.reduceat(flags, row_starts).sum()) if row_starts.size else 0
@@ -192,7 +192,7 @@ def _set_aside_lonely(
     candidate, so all such a row adds is being matched with one field agreeing (unless the field is
     context), returned as a mask of rows. In a dump of strangers that is most rows, and a street or name
     shared by dozens of customers makes dozens of pairs each (each field's pairs are in row order)."""
-    distinct = [rows[np.concatenate([[True], rows[1:] != rows[:-1]])] if rows.size else rows for rows, _, _ in pairs]
+    distinct = [rows[arrays.run_starts(rows)] for rows, _, _ in pairs]
     lonely = np.bincount(np.concatenate([*distinct, np.zeros(0, np.int64)]).astype(np.int64), minlength=n) == 1
     matched = np.zeros(n, dtype=bool)
     kept = []
