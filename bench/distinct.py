@@ -20,17 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from transforms import normalize
+from transforms import normalize, synthetic
 
-COLUMNS = {
-    "E-Mail": "email",
-    "Full Name": "name",
-    "Mobile": "phone",
-    "Address": "street",
-    "City": "city",
-    "Zip": "postcode",
-    "Country": "country",
-}  # transforms.synthetic's dump headers → canonical fields
+COLUMNS = {header: field for field, header in synthetic.DUMP_HEADERS.items()}
 BATCH = 65_536  # transforms.read.BATCH_ROWS
 MADE_DISTINCT = ("name", "street")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms import bundle, sketches, storage
+from transforms import arrays, bundle, sketches, storage
 from transforms.combiners import BloomCombineFn, HllCombineFn, MinHashCombineFn
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, file_name
@@ -87,7 +87,7 @@ def merge_customers(bundle_path: str, parts: Iterable[str]) -> str:
             "two customer ids share a 64-bit hash in this customer base, so their index codes would merge; "
             "rename one of them (or report it: it is a one-in-a-million event)"
         )
-    unique = table.filter(pa.array(np.concatenate([[True], ~repeated]) if hashes.size else np.zeros(0, bool)))
+    unique = table.take(pa.array(arrays.run_starts(hashes)))
     path = bundle.customers_path(bundle_path)
     storage.write_parquet(path, unique)
     storage.delete_tree(storage.join(bundle_path, INDEX_PARTS, file_name(CUSTOMERS)))

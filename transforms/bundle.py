@@ -39,10 +39,9 @@ def customers_path(bundle: str) -> str:
     return storage.join(bundle, CUSTOMERS)
 
 
-def customer_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def customer_hashes(ids: pa.Array) -> np.ndarray:
     """The order of the customer table: a stable 64-bit hash of each customer id."""
-    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
-    return np.concatenate([np.zeros(0, np.uint64), *(siphash.siphash24(_CUSTOMER_HASH_KEY, c) for c in chunks)])
+    return siphash.siphash24(_CUSTOMER_HASH_KEY, ids)
 
 
 def read_manifest(bundle: str) -> dict[str, Any]:
