@@ -8,6 +8,7 @@ and made-up rows, and records which customer each genuine row came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,8 @@ class Locale:
     number_first: bool
     cities: tuple[str, ...]
     domains: tuple[str, ...]
+    syllables: tuple[str, ...]  # coined names, street and town names: pools of tens of thousands
+    street_kinds: tuple[str, ...]  # "{}" is a coined name: "{} Road", "Rue {}", "{}straße"
 
 
 LOCALES = (
@@ -38,6 +41,37 @@ LOCALES = (
         True,
         ("London", "Leeds", "Bristol", "York"),
         ("gmail.com", "outlook.com", "btinternet.com"),
+        (
+            "ash",
+            "ber",
+            "brad",
+            "bur",
+            "by",
+            "carl",
+            "ches",
+            "dal",
+            "ton",
+            "ford",
+            "ham",
+            "hol",
+            "ley",
+            "mer",
+            "mor",
+            "ris",
+            "sel",
+            "shaw",
+            "stan",
+            "wick",
+            "win",
+            "wood",
+            "wel",
+            "ing",
+            "kin",
+            "lan",
+            "ridge",
+            "ster",
+        ),
+        ("{} Road", "{} Street", "{} Lane", "{} Close", "{} Avenue", "{} Way"),
     ),
     Locale(
         "US",
@@ -49,6 +83,37 @@ LOCALES = (
         True,
         ("Springfield", "Denver", "Austin", "Portland"),
         ("gmail.com", "yahoo.com", "aol.com"),
+        (
+            "bar",
+            "ben",
+            "cal",
+            "car",
+            "den",
+            "el",
+            "fer",
+            "gan",
+            "har",
+            "jen",
+            "kel",
+            "lan",
+            "ley",
+            "mad",
+            "mar",
+            "mon",
+            "nel",
+            "per",
+            "quin",
+            "ray",
+            "ros",
+            "son",
+            "ston",
+            "ter",
+            "van",
+            "wal",
+            "well",
+            "zer",
+        ),
+        ("{} Street", "{} Avenue", "{} Drive", "{} Boulevard", "{} Court", "{} Place"),
     ),
     Locale(
         "DE",
@@ -60,6 +125,37 @@ LOCALES = (
         False,
         ("Berlin", "München", "Köln", "Hamburg"),
         ("web.de", "gmx.de", "gmail.com"),
+        (
+            "bach",
+            "berg",
+            "brü",
+            "dorf",
+            "eich",
+            "feld",
+            "fuß",
+            "gär",
+            "hau",
+            "hof",
+            "kel",
+            "kö",
+            "kraus",
+            "lin",
+            "mann",
+            "mül",
+            "ner",
+            "rath",
+            "ro",
+            "schä",
+            "schul",
+            "sen",
+            "stein",
+            "ter",
+            "wal",
+            "wein",
+            "zel",
+            "ler",
+        ),
+        ("{}straße", "{}weg", "{}allee", "{}platz", "{}ring", "{}gasse"),
     ),
     Locale(
         "FR",
@@ -71,6 +167,37 @@ LOCALES = (
         True,
         ("Paris", "Lyon", "Marseille", "Lille"),
         ("orange.fr", "free.fr", "gmail.com"),
+        (
+            "beau",
+            "bel",
+            "bou",
+            "cha",
+            "ché",
+            "court",
+            "dé",
+            "du",
+            "fon",
+            "gar",
+            "lam",
+            "lau",
+            "lé",
+            "mar",
+            "mont",
+            "nier",
+            "ol",
+            "pré",
+            "rac",
+            "ré",
+            "rou",
+            "sau",
+            "tel",
+            "ti",
+            "val",
+            "vé",
+            "vil",
+            "ville",
+        ),
+        ("Rue {}", "Avenue {}", "Boulevard {}", "Impasse {}", "Place {}", "Allée {}"),
     ),
     Locale(
         "ES",
@@ -82,8 +209,45 @@ LOCALES = (
         False,
         ("Madrid", "Sevilla", "Valencia", "Bilbao"),
         ("gmail.com", "hotmail.es", "yahoo.es"),
+        (
+            "al",
+            "ba",
+            "ca",
+            "cía",
+            "do",
+            "dri",
+            "fer",
+            "gar",
+            "guez",
+            "lo",
+            "ma",
+            "mar",
+            "mén",
+            "mon",
+            "nán",
+            "nez",
+            "pe",
+            "quez",
+            "ra",
+            "rí",
+            "ro",
+            "san",
+            "ta",
+            "tí",
+            "va",
+            "var",
+            "ve",
+            "zá",
+        ),
+        ("Calle {}", "Avenida de {}", "Plaza {}", "Paseo {}", "Camino de {}", "Ronda {}"),
     ),
 )
+# Real customers are mostly distinct people: per locale, a quarter of first names, surnames, streets and
+# towns are the few common ones above, the rest coined from syllables out of pools this large. A 65,536-row
+# batch then holds about as many distinct full names and street lines as a real export (most of them).
+COMMON_SHARE = 0.25
+POOL_SIZES = {"first_names": 500, "last_names": 20_000, "streets": 5_000, "cities": 1_000}
+HOUSE_NUMBERS = 300
 PHONE_STRIDE = 7919  # coprime with 10^6: distinct ids within a block of 10^6 get distinct suffixes
 PHONE_BLOCKS = 8  # the digit before the suffix (2..9) counts blocks of 10^6 ids
 DUMP_HEADERS = {
@@ -105,6 +269,34 @@ def _join(*parts: pa.Array | str, sep: str = "") -> pa.Array:
     length = next(len(p) for p in parts if not isinstance(p, str))
     arrays = [pa.array(np.full(length, p)) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*arrays, sep)
+
+
+@cache
+def _coined(locale: Locale, pool: str) -> pa.Array:
+    """``POOL_SIZES[pool]`` distinct words of two or three of the locale's syllables, the same on every call
+    (a fixed shuffle per pool: the pools differ); streets are worded by the locale's street kinds."""
+    syllables = locale.syllables
+    words = [a + b for a in syllables for b in syllables] + [
+        a + b + c for a in syllables for b in syllables for c in syllables
+    ]
+    shuffle = np.random.default_rng(list(POOL_SIZES).index(pool)).permutation(len(words))
+    coined = [words[i].capitalize() for i in shuffle[: POOL_SIZES[pool]]]
+    if pool == "streets":
+        kinds = locale.street_kinds
+        coined = [kinds[i % len(kinds)].format(word) for i, word in enumerate(coined)]
+    return pa.array(coined)
+
+
+def _drawn(rng: np.random.Generator, locale: Locale, pool: str, n: int) -> pa.Array:
+    """``n`` values: ``COMMON_SHARE`` of them the locale's common ones, the rest from its coined pool."""
+    common = getattr(locale, pool)
+    coined = _coined(locale, pool)
+    index = np.where(
+        rng.random(n) < COMMON_SHARE,
+        rng.integers(0, len(common), n),
+        len(common) + rng.integers(0, len(coined), n),
+    )
+    return _pick(pa.concat_arrays([pa.array(common), coined]), index)
 
 
 def _digits(rng: np.random.Generator, n: int, width: int) -> pa.Array:
@@ -133,20 +325,20 @@ def customers(n: int, seed: int = 7, first_id: int = 0) -> pa.Table:
         m = rows.size
         if m == 0:
             continue
-        first = _pick(pa.array(locale.first_names), rng.integers(0, len(locale.first_names), m))
-        last = _pick(pa.array(locale.last_names), rng.integers(0, len(locale.last_names), m))
+        first = _drawn(rng, locale, "first_names", m)
+        last = _drawn(rng, locale, "last_names", m)
         ascii_first = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(first, "NFKD"), r"[^A-Za-z]", ""))
         ascii_last = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(last, "NFKD"), r"[^A-Za-z]", ""))
         domain = _pick(pa.array(locale.domains), rng.integers(0, len(locale.domains), m))
-        number = pa.array(rng.integers(1, 200, m).astype(str))
-        street = _pick(pa.array(locale.streets), rng.integers(0, len(locale.streets), m))
+        number = pa.array(rng.integers(1, HOUSE_NUMBERS, m).astype(str))
+        street = _drawn(rng, locale, "streets", m)
         columns["customer_id"].append(_join("C", pc.utf8_lpad(pa.array(rows.astype(str)), 8, "0")))
         columns["email"].append(_join(ascii_first, ".", ascii_last, pa.array(rows.astype(str)), "@", domain))
         columns["phone"].append(_join("+", locale.calling_code, _phone_numbers(locale, rows)))
         columns["first_name"].append(first)
         columns["last_name"].append(last)
         columns["street"].append(_join(number, " ", street) if locale.number_first else _join(street, " ", number))
-        columns["city"].append(_pick(pa.array(locale.cities), rng.integers(0, len(locale.cities), m)))
+        columns["city"].append(_drawn(rng, locale, "cities", m))
         columns["postcode"].append(_digits(rng, m, 5))
         columns["country"].append(pa.array(np.full(m, locale.country)))
     table = pa.table({k: _chunked(v) for k, v in columns.items()})
