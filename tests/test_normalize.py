@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 import pyarrow as pa
@@ -200,6 +201,29 @@ def test_nfkc_composes_like_unicodedata() -> None:
     assert (
         normalize.nfkc(pa.array(values, pa.string())).to_pylist() == expected == ["Jöhn", "john", "file", "plain", None]
     )
+
+
+def _unstable(values: list[str]) -> list[bool]:
+    return pc.match_substring_regex(pa.array(values, pa.string()), text.nfkc_unstable()).to_pylist()
+
+
+def test_nfkc_skips_only_characters_it_cannot_change() -> None:
+    """``nfkc`` leaves values without an "unstable" character alone: every character outside the class
+    is NFKC on its own, and every pair that NFKC composes has its second character in the class."""
+    chars = [chr(code) for code in range(0x80, sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
+    outside = [char for char, unstable in zip(chars, _unstable(chars), strict=True) if not unstable]
+    assert [char for char in outside if unicodedata.normalize("NFKC", char) != char] == []
+    assert len(outside) > 1_000_000  # Latin letters with accents ("é", "ö") are among them
+    pairs = [
+        "".join(chr(int(code, 16)) for code in unicodedata.decomposition(char).split())
+        for char in chars
+        if unicodedata.decomposition(char)[:1] not in ("", "<") and len(unicodedata.decomposition(char).split()) == 2
+    ]
+    pairs += ["\u1100\u1161", "\uac00\u11a8"]  # Hangul: leading + vowel jamo, syllable + final jamo
+    composed = [pair for pair in pairs if unicodedata.normalize("NFKC", pair) != pair]
+    assert len(composed) > 900 and all(_unstable(composed))
+    mixed = ["Müller", "Mu\u0308ller", "ＭÜLLER", "김민준", "\u1100\u1161", "Ørsted", "ﬀ", "山田", "Ἀθῆναι"]
+    assert normalize.nfkc(pa.array(mixed)).to_pylist() == [unicodedata.normalize("NFKC", v) for v in mixed]
 
 
 @pytest.mark.parametrize(
