@@ -133,3 +133,22 @@ def test_lookup_passes_what_the_bloom_filter_passes() -> None:
     assert np.array_equal(passed, bloom.contains(probes))
     assert found[: indexed[::3].size].all() and passed[~found].any()  # false positives are there
     assert np.array_equal(indexed[pos[found]], probes[found])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 17, 5000])
+def test_bucketed_search_is_searchsorted(size: int) -> None:
+    """The top-bits table narrows each search to a bucket; positions must be numpy's, for needles in
+    and out of the index, at bucket bounds, below the first digest and above the last."""
+    rng = np.random.default_rng(size)
+    top = np.uint64(2**64 - 1)
+    indexed = np.unique(np.concatenate([rng.integers(0, top, size, dtype=np.uint64, endpoint=True), [top]]))
+    field = bundle.FieldIndex(
+        indexed,
+        np.arange(indexed.size + 1),
+        np.arange(indexed.size, dtype=np.int32),
+        sketches.Bloom.for_capacity(8, 0.1),
+    )
+    bounds = np.arange(64, dtype=np.uint64) << np.uint64(58)
+    needles = np.concatenate([indexed, indexed[:-1] + np.uint64(1), bounds, bounds - np.uint64(1), [np.uint64(0), top]])
+    needles = np.concatenate([needles, rng.integers(0, top, 10_000, dtype=np.uint64, endpoint=True)])
+    assert np.array_equal(field.search(needles), np.searchsorted(indexed, needles))
