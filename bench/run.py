@@ -571,6 +571,7 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
         steps.append(measure("sketch --fuzzy", fuzzy_cmd, args.customers, logs))
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
     match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *parallel]
+    match_cmd += ["--output-shards", str(args.workers)]  # one candidates file per worker: written in parallel
     steps.append(measure("match", match_cmd, args.rows, logs))
     fuzzy_match = [*match_cmd[:3], str(out / "bundle-fuzzy"), *match_cmd[4:], "--fuzzy"]
     if not args.no_fuzzy:
