@@ -441,3 +441,34 @@ def test_by_distinct_runs_once_per_distinct_row_and_equals_every_row() -> None:
     once = text.by_distinct(values, tagged, regions)
     assert sizes == [3]  # (a, JP), (b, none), (a, CN); the null value is null without a call
     assert [x.to_pylist() for x in once] == [x.to_pylist() for x in tagged(values, regions)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("john smith", "john smith"),  # nothing to replace: the value itself
+        ("müller straße 5", "müller straße 5"),
+        ("नमस्ते जी", "नमस्ते जी"),  # vowel signs are marks, part of the word
+        ("  john   smith ", "john smith"),
+        ("a  b", "a b"),
+        (" a", "a"),
+        ("a ", "a"),
+        ("\tjohn\nsmith\r\n", "john smith"),
+        ("a\u00a0b", "a b"),
+        ("o'brien", "o brien"),
+        ("jöhn, smith", "jöhn smith"),
+        ("12 main st.", "12 main st"),
+        ("...", None),
+        (" ", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_words(raw: str | None, expected: str | None) -> None:
+    assert _one(text.words, raw) == expected
+
+
+def test_words_of_a_mixed_batch_equal_each_value_alone() -> None:
+    """Values that need the replace and values that do not, in one array (``words`` splits them)."""
+    raw = ["john smith", "jöhn,  smith ", "", None, "a  b", "müller", "-", "x\ty"]
+    assert text.words(pa.array(raw, pa.string())).to_pylist() == [_one(text.words, value) for value in raw]

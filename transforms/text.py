@@ -23,6 +23,7 @@ from transforms import arrays
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
 NOT_WORD = r"[^\p{L}\p{M}\p{N}]+"  # marks are word: Devanagari vowel signs are part of a word
 OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
+_NOT_WORDS = r"[^\p{L}\p{M}\p{N} ]|^ | $|  "  # a value ``words`` changes (other than "" → null)
 APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
 # Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
 _LATIN_LETTERS = {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
@@ -133,8 +134,16 @@ def _non_ascii(values: pa.Array) -> pa.Array:
 
 
 def words(values: pa.Array) -> pa.Array:
-    """Punctuation and whitespace runs to one space, trimmed; "" → null."""
-    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " ")))
+    """Punctuation and whitespace runs to one space, trimmed; "" → null.
+
+    Only values holding something to replace (a character other than a word character or a space, or a
+    space at an end or beside another) run the replace: finding them costs 60 ns a value, the replace
+    350 (bench.distinct, all distinct: 5.95 → 5.1 µs/row)."""
+    return empty_to_null(on_subset(values, pc.fill_null(pc.match_substring_regex(values, _NOT_WORDS), False), _words))
+
+
+def _words(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " "))
 
 
 def sorted_tokens(values: pa.Array, table: dict[str, str] | None = None) -> pa.Array:
