@@ -472,3 +472,25 @@ def test_words_of_a_mixed_batch_equal_each_value_alone() -> None:
     """Values that need the replace and values that do not, in one array (``words`` splits them)."""
     raw = ["john smith", "jöhn,  smith ", "", None, "a  b", "müller", "-", "x\ty"]
     assert text.words(pa.array(raw, pa.string())).to_pylist() == [_one(text.words, value) for value in raw]
+
+
+SORTED_TOKENS_CASES = [
+    ("b a", "a b"),
+    ("main street st", "main st st"),  # mapped tokens sort with the rest
+    ("street avenue", "avenue st"),
+    ("mr smith", "smith"),  # mapped to "": dropped
+    ("mr", None),  # no token left
+    ("  b \t a\n", "a b"),
+    ("x", "x"),
+    ("", None),
+    (None, None),
+]
+NON_ASCII_SORTED_TOKENS_CASES = [("b\u00a0a", "a b"), ("z\u3000y x", "x y z"), ("ö o", "o ö")]
+
+
+@pytest.mark.parametrize("cases", [SORTED_TOKENS_CASES, SORTED_TOKENS_CASES + NON_ASCII_SORTED_TOKENS_CASES])
+def test_sorted_tokens(cases: list[tuple[str | None, str | None]]) -> None:
+    """All-ASCII and mixed batches (split by different kernels) give the same keys."""
+    values = pa.array([raw for raw, _ in cases], pa.string())
+    expected = [key for _, key in cases]
+    assert text.sorted_tokens(values, {"street": "st", "mr": ""}).to_pylist() == expected
