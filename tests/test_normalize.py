@@ -110,6 +110,9 @@ def test_email(raw: str | None, expected: str | None) -> None:
         ("ヤマダ タロウ", None, "タロウ ヤマダ", "taro yamada"),
         ("YAMADA Tarō", "JP", "tarō yamada", "taro yamada"),
         ("Yamada Tarou", "JP", "tarou yamada", "taro yamada"),
+        ("Taroh Yamada", "JP", "taroh yamada", "taro yamada"),  # "oh" before a space as at the end
+        ("Oohashi Yuuko", "JP", "oohashi yuuko", "ohashi yuko"),
+        ("Tarou Taroh Taro", "JP", "taro taroh tarou", "taro taro taro"),  # three words folded to one
         ("Иван Петров", "RU", "иван петров", "ivan petrov"),
         ("ПЕТРОВ Иван", "RU", "иван петров", "ivan petrov"),
         ("Γιώργος Παπαδόπουλος", "GR", "γιώργοσ παπαδόπουλοσ", "giorgos papadopolos"),  # final sigma folded

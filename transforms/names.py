@@ -110,10 +110,16 @@ def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
         latin = _latin_letters(words.filter(non_ascii), regions.filter(non_ascii))
         latin = text.words(pc.replace_substring(latin, "'", ""))  # anyascii's soft sign: "Ольга" is "Ol'ga"
         words = pc.replace_with_mask(words, non_ascii, latin)
-    tokens = pc.replace_substring_regex(words, *_LONG_OH)
+    return text.sorted_tokens(words, _LATIN_TITLE_TABLE, _romanization_folds)
+
+
+def _romanization_folds(tokens: pa.Array) -> pa.Array:
+    """The folds of ``_ROMAN_FOLDS`` on each distinct word, not on each name: no fold spans a space, and
+    "oh" before a space is "oh" at a word's end (name keys of the all-distinct bench: 1770 → 1670 ns a row)."""
+    tokens = pc.replace_substring_regex(tokens, *_LONG_OH)
     for variant, folded in _ROMAN_FOLDS:
         tokens = pc.replace_substring(tokens, variant, folded)
-    return text.sorted_tokens(tokens, _LATIN_TITLE_TABLE)
+    return tokens
 
 
 def _latin_letters(values: pa.Array, regions: pa.Array) -> pa.Array:
