@@ -497,3 +497,26 @@ def test_sorted_tokens(cases: list[tuple[str | None, str | None]]) -> None:
     values = pa.array([raw for raw, _ in cases], pa.string())
     expected = [key for _, key in cases]
     assert text.sorted_tokens(values, {"street": "st", "mr": ""}).to_pylist() == expected
+
+
+def test_emails_of_a_mixed_batch_equal_each_value_alone() -> None:
+    """Providers with and without alias rules, subdomain users, invalid and null values in one array:
+    the per-provider rewrites run on row subsets and domains once per distinct domain."""
+    raw = [
+        "John.Smith+shop@GoogleMail.com",
+        "john.smith+tag@example.com",
+        None,
+        "Ivan.Petrov+ozon@ya.ru",
+        "orders+x@kylie.fastmail.com",
+        "j.doe+news@outlook.com",
+        "a.b@gmail.com",
+        "a@b",
+        "info@Bücher.de",
+        "",
+        "x.y@example.com",
+        "x.y+z@gmail.com.",
+        "two@@example.com",
+    ]
+    keys = normalize.email(pa.array(raw, pa.string())).to_pylist()
+    assert keys == [_one(normalize.email, value) for value in raw]
+    assert keys[:2] == ["johnsmith@gmail.com", "john.smith+tag@example.com"]
