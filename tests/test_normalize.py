@@ -520,3 +520,9 @@ def test_emails_of_a_mixed_batch_equal_each_value_alone() -> None:
     keys = normalize.email(pa.array(raw, pa.string())).to_pylist()
     assert keys == [_one(normalize.email, value) for value in raw]
     assert keys[:2] == ["johnsmith@gmail.com", "john.smith+tag@example.com"]
+
+
+def test_fold_latin_folds_word_by_word_and_keeps_the_spaces() -> None:
+    raw = ["müller  straße ", " łódź", "e \u0301x", "", None, "иван müller", "plain", "ǆ", "½ café", "café café"]
+    folded = ["muller  strasse ", " lodz", "e x", "", None, "иван müller", "plain", "dz", "1⁄2 cafe", "cafe cafe"]
+    assert text.fold_latin(pa.array(raw, pa.string())).to_pylist() == folded

@@ -7,6 +7,7 @@ remembered across batches.
 
 from __future__ import annotations
 
+import functools
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -88,8 +89,15 @@ def fold_latin(values: pa.Array) -> pa.Array:
 
 
 def _fold_accents(values: pa.Array) -> pa.Array:
+    """Folds each distinct word once, not each value: names and streets are mostly distinct, their words
+    are not, and a space splits nothing NFKD or the folds join (non-ASCII names of the all-distinct
+    bench: 630 → 275 ns a value)."""
     latin = pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True))
-    return on_subset(values, latin, _fold_latin_accents)
+    return on_subset(values, latin, functools.partial(by_word, fn=_fold_non_ascii_words))
+
+
+def _fold_non_ascii_words(words: pa.Array) -> pa.Array:
+    return on_subset(words, _non_ascii(words), _fold_latin_accents)
 
 
 def _fold_latin_accents(values: pa.Array) -> pa.Array:
@@ -105,6 +113,16 @@ def on_subset(values: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Arra
     if not pc.any(mask).as_py():
         return values
     return pc.replace_with_mask(values, mask, fn(values.filter(mask)))
+
+
+def by_word(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` (array → array of the same length) run once per distinct space-separated word of ``values``,
+    the words joined again by their spaces: for a ``fn`` that treats a space as a border, the same as
+    ``fn(values)``."""
+    words = pc.split_pattern(values, " ")
+    encoded = pc.dictionary_encode(pc.list_flatten(words))
+    mapped = fn(encoded.dictionary).take(encoded.indices)
+    return pc.binary_join(pa.ListArray.from_arrays(words.offsets, mapped, mask=words.is_null()), " ")
 
 
 def transliterate(values: pa.Array) -> pa.Array:
