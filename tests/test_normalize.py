@@ -446,6 +446,20 @@ def test_by_distinct_runs_once_per_distinct_row_and_equals_every_row() -> None:
     assert [x.to_pylist() for x in once] == [x.to_pylist() for x in tagged(values, regions)]
 
 
+def test_by_distinct_runs_mostly_distinct_rows_as_they_are_and_keeps_null_rows_null() -> None:
+    values = pa.array([f"v{i}" for i in range(20)] + [None])
+    sizes = []
+
+    def filled(v: pa.Array) -> tuple[pa.Array, pa.Array]:
+        sizes.append(len(v))
+        return pc.fill_null(v, "x"), pc.utf8_upper(pc.fill_null(v, "x"))
+
+    plain, upper = text.by_distinct(values, filled)
+    assert sizes == [21]  # 20 distinct of 21: no deduplication
+    assert plain.to_pylist() == [f"v{i}" for i in range(20)] + [None]
+    assert upper.to_pylist() == [f"V{i}" for i in range(20)] + [None]
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

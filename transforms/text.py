@@ -29,6 +29,7 @@ APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
 # Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
 _LATIN_LETTERS = {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
 _GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "ΟΥ": "OU", "Ου": "Ou", "Ού": "Ou"}
+_MOSTLY_DISTINCT = 0.9  # share of distinct rows above which ``by_distinct`` does not deduplicate
 _CACHE = 1 << 18  # distinct values remembered per Python step: a few tens of MB at most
 
 
@@ -203,16 +204,25 @@ def sorted_tokens(
 def by_distinct(values: pa.Array, fn: Callable[..., Any], *context: pa.Array) -> Any:
     """``fn(values, *context)`` run once per distinct row of its arguments, its result (an array or a
     tuple of arrays) spread back to every row: a field pays for its distinct values (a batch holds a few
-    dozen countries, and names and streets repeat), and a batch of all-distinct values one hash pass more."""
+    dozen countries, and names and streets repeat), and a batch of all-distinct values one hash pass more.
+
+    A batch more than ``_MOSTLY_DISTINCT`` distinct runs ``fn`` on its rows as they are (null rows null):
+    taking the rows there and back costs more than the few repeats save (all-distinct bench names:
+    about −120 ns a row)."""
     key = values.cast(pa.string())
     if context:
         key = pc.binary_join_element_wise(key, *(pc.fill_null(c.cast(pa.string()), "") for c in context), "\x1f")
     encoded = pc.dictionary_encode(key)
-    rows = pa.array(arrays.first_appearances(pc.fill_null(encoded.indices, -1).to_numpy()))
-    result = fn(values.take(rows), *(c.take(rows) for c in context))
-    if isinstance(result, tuple):
-        return tuple(r.take(encoded.indices) for r in result)
-    return result.take(encoded.indices)
+    spread: Callable[[pa.Array], pa.Array]
+    if len(encoded.dictionary) > _MOSTLY_DISTINCT * len(key):
+        result = fn(values, *context)
+        valid = pc.is_valid(key)
+        spread = (lambda r: r) if key.null_count == 0 else (lambda r: pc.if_else(valid, r, pa.scalar(None, r.type)))
+    else:
+        rows = pa.array(arrays.first_appearances(pc.fill_null(encoded.indices, -1).to_numpy()))
+        result = fn(values.take(rows), *(c.take(rows) for c in context))
+        spread = functools.partial(pc.take, indices=encoded.indices)
+    return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
 
 
 def empty_to_null(values: pa.Array) -> pa.Array:
