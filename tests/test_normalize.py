@@ -540,3 +540,9 @@ def test_fold_latin_folds_word_by_word_and_keeps_the_spaces() -> None:
     raw = ["müller  straße ", " łódź", "e \u0301x", "", None, "иван müller", "plain", "ǆ", "½ café", "café café"]
     folded = ["muller  strasse ", " lodz", "e x", "", None, "иван müller", "plain", "dz", "1⁄2 cafe", "cafe cafe"]
     assert text.fold_latin(pa.array(raw, pa.string())).to_pylist() == folded
+
+
+def test_replace_matches_replaces_where_the_pattern_matches_and_leaves_the_rest() -> None:
+    values = pa.array(["5 a", "main st 5", None, "", "5 a 7 b", "x\t5 b"], pa.string())
+    replaced = text.replace_matches(values, r"(\d+)\s([a-z])\b", r"\1\2")
+    assert replaced.to_pylist() == ["5a", "main st 5", None, "", "5a 7b", "x\t5b"]

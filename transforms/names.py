@@ -148,7 +148,7 @@ def _feminine_titles(values: pa.Array) -> pa.Array:
 def _non_ascii_steps(values: pa.Array) -> pa.Array:
     """Casefold's extra cases (ß, final sigma), typographic apostrophes, Japanese honorifics."""
     values = pc.replace_substring(pc.replace_substring(values, "ß", "ss"), "ς", "σ")
-    return pc.replace_substring_regex(pc.replace_substring_regex(values, text.APOSTROPHES, ""), _HONORIFIC, "")
+    return text.replace_matches(text.replace_matches(values, text.APOSTROPHES, ""), _HONORIFIC, "")
 
 
 @lru_cache(maxsize=1)

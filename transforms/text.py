@@ -116,6 +116,15 @@ def on_subset(values: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Arra
     return pc.replace_with_mask(values, mask, fn(values.filter(mask)))
 
 
+def replace_matches(values: pa.Array, pattern: str, replacement: str) -> pa.Array:
+    """``replace_substring_regex`` run only on the values ``pattern`` matches: RE2 tests a match at about
+    half the cost of a replace, and most values hold none (all-distinct bench: about −70 ns a row)."""
+    found = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    return on_subset(
+        values, found, functools.partial(pc.replace_substring_regex, pattern=pattern, replacement=replacement)
+    )
+
+
 def by_word(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     """``fn`` (array → array of the same length) run once per distinct space-separated word of ``values``,
     the words joined again by their spaces: for a ``fn`` that treats a space as a border, the same as
