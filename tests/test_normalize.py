@@ -546,3 +546,11 @@ def test_replace_matches_replaces_where_the_pattern_matches_and_leaves_the_rest(
     values = pa.array(["5 a", "main st 5", None, "", "5 a 7 b", "x\t5 b"], pa.string())
     replaced = text.replace_matches(values, r"(\d+)\s([a-z])\b", r"\1\2")
     assert replaced.to_pylist() == ["5a", "main st 5", None, "", "5a 7b", "x\t5b"]
+
+
+def test_latin_name_keys_of_a_mixed_batch() -> None:
+    """Words some romanization fold rewrites and words none does, in one batch (folded by subset)."""
+    raw = ["Tarou Smith", "Anna Berg", None, "Taroh Yamada", "Jöhn Kim", "Ooh"]
+    regions = pa.array(["JP", None, None, "JP", "DE", None], pa.string())
+    latin = normalize.names.name_latin(pa.array(raw, pa.string()), regions).to_pylist()
+    assert latin == ["smith taro", "anna berg", None, "taro yamada", "jon kim", "o"]

@@ -59,6 +59,7 @@ _KOREAN_SURNAMES = {
 # the cost is a few more shared keys ("Louis" and "Lois", "Michael" and "Michal" meet).
 _LONG_OH = (r"oh([^aeiouy]|$)", r"o\1")
 _ROMAN_FOLDS = (("ou", "o"), ("oo", "o"), ("uu", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
+_ROMAN_PAIRS = "|".join(["oh", *(variant for variant, _ in _ROMAN_FOLDS)])  # a word some fold rewrites
 _TITLE_TABLE = dict.fromkeys(TITLES, "")
 
 
@@ -115,7 +116,14 @@ def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
 
 def _romanization_folds(tokens: pa.Array) -> pa.Array:
     """The folds of ``_ROMAN_FOLDS`` on each distinct word, not on each name: no fold spans a space, and
-    "oh" before a space is "oh" at a word's end (name keys of the all-distinct bench: 1770 → 1670 ns a row)."""
+    "oh" before a space is "oh" at a word's end (name keys of the all-distinct bench: 1770 → 1670 ns a row).
+    Only words holding a pair some fold rewrites go through them (a word with none keeps it through all;
+    127 → 40 ns a word)."""
+    found = pc.fill_null(pc.match_substring_regex(tokens, _ROMAN_PAIRS), False)
+    return text.on_subset(tokens, found, _fold_romanizations)
+
+
+def _fold_romanizations(tokens: pa.Array) -> pa.Array:
     tokens = pc.replace_substring_regex(tokens, *_LONG_OH)
     for variant, folded in _ROMAN_FOLDS:
         tokens = pc.replace_substring(tokens, variant, folded)
