@@ -554,3 +554,9 @@ def test_latin_name_keys_of_a_mixed_batch() -> None:
     regions = pa.array(["JP", None, None, "JP", "DE", None], pa.string())
     latin = normalize.names.name_latin(pa.array(raw, pa.string()), regions).to_pylist()
     assert latin == ["smith taro", "anna berg", None, "taro yamada", "jon kim", "o"]
+
+
+def test_clean_lower_is_clean_lowercased() -> None:
+    values = pa.array(["NULL", " N/A ", "ＮＵＬＬ", "Jöhn SMITH ", "İstanbul", "", None, "-", "nil x"], pa.string())
+    assert text.clean_lower(values).to_pylist() == pc.utf8_lower(text.clean(values)).to_pylist()
+    assert text.clean_lower(values).to_pylist()[:4] == [None, None, None, "jöhn smith"]

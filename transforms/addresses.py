@@ -81,7 +81,7 @@ def street(values: pa.Array) -> pa.Array:
 
 
 def _street(values: pa.Array) -> pa.Array:
-    latin = text.transliterate(text.fold_latin(pc.utf8_lower(text.clean(values))))
+    latin = text.transliterate(text.fold_latin(text.clean_lower(values)))
     latin = pc.replace_substring(latin, "'", "")  # transliteration made every apostrophe this one
     for needle, (pattern, replacement) in ((".", _INNER_ABBREVIATION), ("str", _COMPOUND), ("platz", _COMPOUND)):
         rows = pc.fill_null(pc.match_substring(latin, needle), False)  # a literal scan: the regex on few rows

@@ -144,7 +144,7 @@ def _latin_letters(values: pa.Array, regions: pa.Array) -> pa.Array:
 
 def _prepared(values: pa.Array) -> pa.Array:
     """Casefolded text without apostrophes or a trailing Japanese honorific."""
-    lowered = pc.replace_substring(pc.utf8_lower(text.clean(values)), "'", "")
+    lowered = pc.replace_substring(text.clean_lower(values), "'", "")
     lowered = text.on_subset(lowered, pc.fill_null(pc.match_substring(lowered, "."), False), _feminine_titles)
     return text.on_subset(lowered, pc.invert(pc.fill_null(pc.string_is_ascii(lowered), True)), _non_ascii_steps)
 

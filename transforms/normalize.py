@@ -31,12 +31,12 @@ dob = dates.dob
 
 def words(values: pa.Array) -> pa.Array:
     """Lowercase words without punctuation, single-spaced (cities: once per distinct city of a batch)."""
-    return text.by_distinct(values, lambda distinct: text.words(pc.utf8_lower(clean(distinct))))
+    return text.by_distinct(values, lambda distinct: text.words(text.clean_lower(distinct)))
 
 
 def identifier(values: pa.Array) -> pa.Array:
     """Customer numbers, order ids: trimmed and lowercased."""
-    return pc.utf8_lower(clean(values))
+    return text.clean_lower(values)
 
 
 def phone(values: pa.Array, regions: pa.Array | None, default_region: str | None) -> pa.Array:
