@@ -398,6 +398,15 @@ def test_full_name_derived_from_first_and_last() -> None:
     assert out[fields.NAME_LATIN].to_pylist() == ["jon smith", "lee", "ann"]
 
 
+def test_a_row_without_first_and_last_name_has_no_name_key() -> None:
+    """pyarrow 25's binary_join_element_wise(null_handling="skip") drops rows whose parts are all null."""
+    out = normalize.normalize_columns(
+        {"first_name": pa.array(["John", None, None], pa.string()), "last_name": pa.array(["Smith", None, "Lee"])}, None
+    )
+    assert out["name"].to_pylist() == ["john smith", None, "lee"]
+    assert out[fields.NAME_LATIN].to_pylist() == ["jon smith", None, "lee"]
+
+
 def test_name_column_wins_over_parts_when_present() -> None:
     out = normalize.normalize_columns(
         {

@@ -112,7 +112,9 @@ def _full_name(columns: dict[str, pa.Array], length: int) -> pa.Array | None:
     if "first_name" not in columns and "last_name" not in columns:
         return given
     parts = [columns.get(f, pa.nulls(length, pa.string())).cast(pa.string()) for f in ("first_name", "last_name")]
-    joined = pc.binary_join_element_wise(*parts, " ", null_handling="skip")
+    # "replace", not "skip": pyarrow 25 drops the rows whose parts are all null under "skip". The
+    # stray space of a single part is trimmed with the rest of the name.
+    joined = pc.binary_join_element_wise(*parts, " ", null_handling="replace", null_replacement="")
     if given is None:
         return joined
     return pc.if_else(pc.is_valid(name(given)), given.cast(pa.string()), joined)
