@@ -37,12 +37,14 @@ def nfkc(values: pa.Array) -> pa.Array:
     """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
     U+0308), so values holding a character NFKC may change go through Python's unicodedata; the rest
     ("Müller" written precomposed, as nearly all text is) already are NFKC, and a regex says so at
-    ~70 ns a value instead of a Python call."""
+    ~70 ns a value instead of a Python call. The regex runs on the non-ASCII values only: ASCII never
+    holds such a character (bench.distinct, all distinct: −50 ns a row over its seven fields)."""
     values = values.cast(pa.string())
-    non_ascii = _non_ascii(values)
-    if not pc.any(non_ascii).as_py():
-        return values
-    changing = pc.and_(non_ascii, pc.fill_null(pc.match_substring_regex(values, nfkc_unstable()), False))
+    return on_subset(values, _non_ascii(values), _nfkc_where_changing)
+
+
+def _nfkc_where_changing(values: pa.Array) -> pa.Array:
+    changing = pc.fill_null(pc.match_substring_regex(values, nfkc_unstable()), False)
     return python_where(values, changing, _nfkc_one)
 
 
