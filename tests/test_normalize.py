@@ -110,6 +110,9 @@ def test_email(raw: str | None, expected: str | None) -> None:
         ("ヤマダ タロウ", None, "タロウ ヤマダ", "taro yamada"),
         ("YAMADA Tarō", "JP", "tarō yamada", "taro yamada"),
         ("Yamada Tarou", "JP", "tarou yamada", "taro yamada"),
+        ("Taroh Yamada", "JP", "taroh yamada", "taro yamada"),  # "oh" before a space as at the end
+        ("Oohashi Yuuko", "JP", "oohashi yuuko", "ohashi yuko"),
+        ("Tarou Taroh Taro", "JP", "taro taroh tarou", "taro taro taro"),  # three words folded to one
         ("Иван Петров", "RU", "иван петров", "ivan petrov"),
         ("ПЕТРОВ Иван", "RU", "иван петров", "ivan petrov"),
         ("Γιώργος Παπαδόπουλος", "GR", "γιώργοσ παπαδόπουλοσ", "giorgos papadopolos"),  # final sigma folded
@@ -395,6 +398,15 @@ def test_full_name_derived_from_first_and_last() -> None:
     assert out[fields.NAME_LATIN].to_pylist() == ["jon smith", "lee", "ann"]
 
 
+def test_a_row_without_first_and_last_name_has_no_name_key() -> None:
+    """pyarrow 25's binary_join_element_wise(null_handling="skip") drops rows whose parts are all null."""
+    out = normalize.normalize_columns(
+        {"first_name": pa.array(["John", None, None], pa.string()), "last_name": pa.array(["Smith", None, "Lee"])}, None
+    )
+    assert out["name"].to_pylist() == ["john smith", None, "lee"]
+    assert out[fields.NAME_LATIN].to_pylist() == ["jon smith", None, "lee"]
+
+
 def test_name_column_wins_over_parts_when_present() -> None:
     out = normalize.normalize_columns(
         {
@@ -441,3 +453,119 @@ def test_by_distinct_runs_once_per_distinct_row_and_equals_every_row() -> None:
     once = text.by_distinct(values, tagged, regions)
     assert sizes == [3]  # (a, JP), (b, none), (a, CN); the null value is null without a call
     assert [x.to_pylist() for x in once] == [x.to_pylist() for x in tagged(values, regions)]
+
+
+def test_by_distinct_runs_mostly_distinct_rows_as_they_are_and_keeps_null_rows_null() -> None:
+    values = pa.array([f"v{i}" for i in range(20)] + [None])
+    sizes = []
+
+    def filled(v: pa.Array) -> tuple[pa.Array, pa.Array]:
+        sizes.append(len(v))
+        return pc.fill_null(v, "x"), pc.utf8_upper(pc.fill_null(v, "x"))
+
+    plain, upper = text.by_distinct(values, filled)
+    assert sizes == [21]  # 20 distinct of 21: no deduplication
+    assert plain.to_pylist() == [f"v{i}" for i in range(20)] + [None]
+    assert upper.to_pylist() == [f"V{i}" for i in range(20)] + [None]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("john smith", "john smith"),  # nothing to replace: the value itself
+        ("müller straße 5", "müller straße 5"),
+        ("नमस्ते जी", "नमस्ते जी"),  # vowel signs are marks, part of the word
+        ("  john   smith ", "john smith"),
+        ("a  b", "a b"),
+        (" a", "a"),
+        ("a ", "a"),
+        ("\tjohn\nsmith\r\n", "john smith"),
+        ("a\u00a0b", "a b"),
+        ("o'brien", "o brien"),
+        ("jöhn, smith", "jöhn smith"),
+        ("12 main st.", "12 main st"),
+        ("...", None),
+        (" ", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_words(raw: str | None, expected: str | None) -> None:
+    assert _one(text.words, raw) == expected
+
+
+def test_words_of_a_mixed_batch_equal_each_value_alone() -> None:
+    """Values that need the replace and values that do not, in one array (``words`` splits them)."""
+    raw = ["john smith", "jöhn,  smith ", "", None, "a  b", "müller", "-", "x\ty"]
+    assert text.words(pa.array(raw, pa.string())).to_pylist() == [_one(text.words, value) for value in raw]
+
+
+SORTED_TOKENS_CASES = [
+    ("b a", "a b"),
+    ("main street st", "main st st"),  # mapped tokens sort with the rest
+    ("street avenue", "avenue st"),
+    ("mr smith", "smith"),  # mapped to "": dropped
+    ("mr", None),  # no token left
+    ("  b \t a\n", "a b"),
+    ("x", "x"),
+    ("", None),
+    (None, None),
+]
+NON_ASCII_SORTED_TOKENS_CASES = [("b\u00a0a", "a b"), ("z\u3000y x", "x y z"), ("ö o", "o ö")]
+
+
+@pytest.mark.parametrize("cases", [SORTED_TOKENS_CASES, SORTED_TOKENS_CASES + NON_ASCII_SORTED_TOKENS_CASES])
+def test_sorted_tokens(cases: list[tuple[str | None, str | None]]) -> None:
+    """All-ASCII and mixed batches (split by different kernels) give the same keys."""
+    values = pa.array([raw for raw, _ in cases], pa.string())
+    expected = [key for _, key in cases]
+    assert text.sorted_tokens(values, {"street": "st", "mr": ""}).to_pylist() == expected
+
+
+def test_emails_of_a_mixed_batch_equal_each_value_alone() -> None:
+    """Providers with and without alias rules, subdomain users, invalid and null values in one array:
+    the per-provider rewrites run on row subsets and domains once per distinct domain."""
+    raw = [
+        "John.Smith+shop@GoogleMail.com",
+        "john.smith+tag@example.com",
+        None,
+        "Ivan.Petrov+ozon@ya.ru",
+        "orders+x@kylie.fastmail.com",
+        "j.doe+news@outlook.com",
+        "a.b@gmail.com",
+        "a@b",
+        "info@Bücher.de",
+        "",
+        "x.y@example.com",
+        "x.y+z@gmail.com.",
+        "two@@example.com",
+    ]
+    keys = normalize.email(pa.array(raw, pa.string())).to_pylist()
+    assert keys == [_one(normalize.email, value) for value in raw]
+    assert keys[:2] == ["johnsmith@gmail.com", "john.smith+tag@example.com"]
+
+
+def test_fold_latin_folds_word_by_word_and_keeps_the_spaces() -> None:
+    raw = ["müller  straße ", " łódź", "e \u0301x", "", None, "иван müller", "plain", "ǆ", "½ café", "café café"]
+    folded = ["muller  strasse ", " lodz", "e x", "", None, "иван müller", "plain", "dz", "1⁄2 cafe", "cafe cafe"]
+    assert text.fold_latin(pa.array(raw, pa.string())).to_pylist() == folded
+
+
+def test_replace_matches_replaces_where_the_pattern_matches_and_leaves_the_rest() -> None:
+    values = pa.array(["5 a", "main st 5", None, "", "5 a 7 b", "x\t5 b"], pa.string())
+    replaced = text.replace_matches(values, r"(\d+)\s([a-z])\b", r"\1\2")
+    assert replaced.to_pylist() == ["5a", "main st 5", None, "", "5a 7b", "x\t5b"]
+
+
+def test_latin_name_keys_of_a_mixed_batch() -> None:
+    """Words some romanization fold rewrites and words none does, in one batch (folded by subset)."""
+    raw = ["Tarou Smith", "Anna Berg", None, "Taroh Yamada", "Jöhn Kim", "Ooh"]
+    regions = pa.array(["JP", None, None, "JP", "DE", None], pa.string())
+    latin = normalize.names.name_latin(pa.array(raw, pa.string()), regions).to_pylist()
+    assert latin == ["smith taro", "anna berg", None, "taro yamada", "jon kim", "o"]
+
+
+def test_clean_lower_is_clean_lowercased() -> None:
+    values = pa.array(["NULL", " N/A ", "ＮＵＬＬ", "Jöhn SMITH ", "İstanbul", "", None, "-", "nil x"], pa.string())
+    assert text.clean_lower(values).to_pylist() == pc.utf8_lower(text.clean(values)).to_pylist()
+    assert text.clean_lower(values).to_pylist()[:4] == [None, None, None, "jöhn smith"]

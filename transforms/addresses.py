@@ -81,14 +81,14 @@ def street(values: pa.Array) -> pa.Array:
 
 
 def _street(values: pa.Array) -> pa.Array:
-    latin = text.transliterate(text.fold_latin(pc.utf8_lower(text.clean(values))))
+    latin = text.transliterate(text.fold_latin(text.clean_lower(values)))
     latin = pc.replace_substring(latin, "'", "")  # transliteration made every apostrophe this one
     for needle, (pattern, replacement) in ((".", _INNER_ABBREVIATION), ("str", _COMPOUND), ("platz", _COMPOUND)):
         rows = pc.fill_null(pc.match_substring(latin, needle), False)  # a literal scan: the regex on few rows
         latin = text.on_subset(
             latin, rows, functools.partial(pc.replace_substring_regex, pattern=pattern, replacement=replacement)
         )
-    tokens = pc.replace_substring_regex(text.words(latin), *_HOUSE_LETTER)
+    tokens = text.replace_matches(text.words(latin), *_HOUSE_LETTER)
     return text.sorted_tokens(tokens, _STREET_TABLE)
 
 
@@ -134,7 +134,7 @@ def postcode(values: pa.Array, regions: pa.Array) -> pa.Array:
     """Uppercase postcode without spaces or dashes ("sw1a 1aa" == "SW1A1AA"), leading zeros restored
     and ZIP+4 cut to the ZIP where the row's country has rules; invalid for that country → null."""
     code = pc.replace_substring(pc.utf8_upper(text.clean(values)), "〒", "")
-    code = pc.replace_substring_regex(pc.replace_substring_regex(code, *_COUNTRY_PREFIX), r"[\s\-.]", "")
+    code = text.replace_matches(text.replace_matches(code, *_COUNTRY_PREFIX), r"[\s\-.]", "")
     code = text.empty_to_null(code)
     rule = pc.index_in(regions, value_set=pa.array(list(_POSTCODES)))
     digits = pc.fill_null(pc.match_substring_regex(code, r"^\d+$"), False)

@@ -68,30 +68,34 @@ _WRAPPED = r"^(?:mailto:)?[<\"'(\[\s]*([^<>\"'()\[\]\s]+)[>\"')\]\s]*$"  # <a@b.
 
 
 def email(values: pa.Array) -> pa.Array:
-    """One key per mailbox ("John.Smith+shop@GoogleMail.com" → "johnsmith@gmail.com"); invalid → null."""
-    lowered = pc.utf8_lower(text.clean(values))
+    """One key per mailbox ("John.Smith+shop@GoogleMail.com" → "johnsmith@gmail.com"); invalid → null.
+
+    Domains repeat (a few providers hold most mailboxes), so their steps run once per distinct domain of
+    the batch; the local part's rewrites run only on the rows whose provider has them (and a "+" for the
+    tag). Together: 761 → 539 ns a row on the bench dump's all-distinct addresses.
+    """
+    lowered = text.clean_lower(values)
     # The unwrapping regex extracts a group, which RE2 does 15x slower than it tests a match: only values
     # with a wrapping character or "mailto:" (few) go through it.
     wrapped = pc.fill_null(pc.match_substring_regex(lowered, _WRAPPING), False)
     lowered = text.on_subset(lowered, wrapped, partial(pc.replace_substring_regex, pattern=_WRAPPED, replacement=r"\1"))
     parts = pc.extract_regex(lowered, _SPLIT)
-    local = pc.struct_field(parts, "local")
-    domain = _ascii_domain(pc.utf8_rtrim(pc.struct_field(parts, "domain"), characters="."))
-    local, domain = _subdomain_users(local, domain)
-    provider = pc.index_in(domain, value_set=pa.array(list(_DOMAIN_PROVIDER)))
+    user, domain, provider = text.by_distinct(pc.struct_field(parts, "domain"), _domain)
+    local = pc.coalesce(user, pc.struct_field(parts, "local"))
     rules = [_DOMAIN_PROVIDER[d] for d in _DOMAIN_PROVIDER]
 
     def having(flag: str) -> pa.Array:
         table = pa.array([getattr(p, flag) for p in rules], pa.bool_())
         return pc.fill_null(pc.take(table, provider), False)
 
-    local = pc.if_else(having("plus_tags"), pc.replace_substring_regex(local, r"\+.*$", ""), local)
-    local = pc.if_else(having("dots_ignored"), pc.replace_substring(local, ".", ""), local)
-    local = pc.if_else(having("dots_are_hyphens"), pc.replace_substring(local, ".", "-"), local)
-    canonical = pa.array([p.domains[0] if p.one_namespace else None for p in rules], pa.string())
-    domain = pc.coalesce(pc.take(canonical, provider), domain)
+    tagged = pc.and_(having("plus_tags"), pc.fill_null(pc.match_substring(local, "+"), False))
+    local = text.on_subset(local, tagged, partial(pc.replace_substring_regex, pattern=r"\+.*$", replacement=""))
+    local = text.on_subset(local, having("dots_ignored"), partial(pc.replace_substring, pattern=".", replacement=""))
+    local = text.on_subset(
+        local, having("dots_are_hyphens"), partial(pc.replace_substring, pattern=".", replacement="-")
+    )
     valid = pc.and_(
-        pc.and_(pc.match_substring_regex(local, _LOCAL), pc.match_substring_regex(domain, _DOMAIN)),
+        pc.match_substring_regex(local, _LOCAL),
         pc.and_(
             pc.less_equal(pc.utf8_length(local), _MAX_LOCAL),
             pc.less_equal(pc.add(pc.utf8_length(local), pc.utf8_length(domain)), _MAX_ADDRESS - 1),
@@ -101,13 +105,23 @@ def email(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(valid, False), joined, pa.scalar(None, pa.string()))
 
 
-def _subdomain_users(local: pa.Array, domain: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Fastmail delivers "anything@user.fastmail.com" to "user@fastmail.com"."""
+def _domain(domains: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Per domain: the user a subdomain names (or null), the domain the mailbox is keyed at (null when
+    invalid) and its provider's index in ``_DOMAIN_PROVIDER`` (or null)."""
+    user, domain = _subdomain_users(_ascii_domain(pc.utf8_rtrim(domains, characters=".")))
+    provider = pc.index_in(domain, value_set=pa.array(list(_DOMAIN_PROVIDER)))
+    canonical = pa.array([p.domains[0] if p.one_namespace else None for p in _DOMAIN_PROVIDER.values()], pa.string())
+    domain = pc.coalesce(pc.take(canonical, provider), domain)
+    valid = pc.fill_null(pc.match_substring_regex(domain, _DOMAIN), False)
+    return user, pc.if_else(valid, domain, pa.scalar(None, pa.string())), provider
+
+
+def _subdomain_users(domain: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Fastmail delivers "anything@user.fastmail.com" to "user@fastmail.com": (user or null, base domain)."""
     bases = "|".join(d.replace(".", r"\.") for p in PROVIDERS if p.subdomain_user for d in p.domains)
     parts = pc.extract_regex(domain, rf"^(?P<user>[^.]+)\.(?P<base>{bases})$")
     user = pc.struct_field(parts, "user")
-    hit = pc.is_valid(user)
-    return pc.if_else(hit, user, local), pc.if_else(hit, pc.struct_field(parts, "base"), domain)
+    return user, pc.if_else(pc.is_valid(user), pc.struct_field(parts, "base"), domain)
 
 
 def _ascii_domain(domain: pa.Array) -> pa.Array:

@@ -59,6 +59,7 @@ _KOREAN_SURNAMES = {
 # the cost is a few more shared keys ("Louis" and "Lois", "Michael" and "Michal" meet).
 _LONG_OH = (r"oh([^aeiouy]|$)", r"o\1")
 _ROMAN_FOLDS = (("ou", "o"), ("oo", "o"), ("uu", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
+_ROMAN_PAIRS = "|".join(["oh", *(variant for variant, _ in _ROMAN_FOLDS)])  # a word some fold rewrites
 _TITLE_TABLE = dict.fromkeys(TITLES, "")
 
 
@@ -110,10 +111,23 @@ def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
         latin = _latin_letters(words.filter(non_ascii), regions.filter(non_ascii))
         latin = text.words(pc.replace_substring(latin, "'", ""))  # anyascii's soft sign: "Ольга" is "Ol'ga"
         words = pc.replace_with_mask(words, non_ascii, latin)
-    tokens = pc.replace_substring_regex(words, *_LONG_OH)
+    return text.sorted_tokens(words, _LATIN_TITLE_TABLE, _romanization_folds)
+
+
+def _romanization_folds(tokens: pa.Array) -> pa.Array:
+    """The folds of ``_ROMAN_FOLDS`` on each distinct word, not on each name: no fold spans a space, and
+    "oh" before a space is "oh" at a word's end (name keys of the all-distinct bench: 1770 → 1670 ns a row).
+    Only words holding a pair some fold rewrites go through them (a word with none keeps it through all;
+    127 → 40 ns a word)."""
+    found = pc.fill_null(pc.match_substring_regex(tokens, _ROMAN_PAIRS), False)
+    return text.on_subset(tokens, found, _fold_romanizations)
+
+
+def _fold_romanizations(tokens: pa.Array) -> pa.Array:
+    tokens = pc.replace_substring_regex(tokens, *_LONG_OH)
     for variant, folded in _ROMAN_FOLDS:
         tokens = pc.replace_substring(tokens, variant, folded)
-    return text.sorted_tokens(tokens, _LATIN_TITLE_TABLE)
+    return tokens
 
 
 def _latin_letters(values: pa.Array, regions: pa.Array) -> pa.Array:
@@ -130,7 +144,7 @@ def _latin_letters(values: pa.Array, regions: pa.Array) -> pa.Array:
 
 def _prepared(values: pa.Array) -> pa.Array:
     """Casefolded text without apostrophes or a trailing Japanese honorific."""
-    lowered = pc.replace_substring(pc.utf8_lower(text.clean(values)), "'", "")
+    lowered = pc.replace_substring(text.clean_lower(values), "'", "")
     lowered = text.on_subset(lowered, pc.fill_null(pc.match_substring(lowered, "."), False), _feminine_titles)
     return text.on_subset(lowered, pc.invert(pc.fill_null(pc.string_is_ascii(lowered), True)), _non_ascii_steps)
 
@@ -142,7 +156,7 @@ def _feminine_titles(values: pa.Array) -> pa.Array:
 def _non_ascii_steps(values: pa.Array) -> pa.Array:
     """Casefold's extra cases (ß, final sigma), typographic apostrophes, Japanese honorifics."""
     values = pc.replace_substring(pc.replace_substring(values, "ß", "ss"), "ς", "σ")
-    return pc.replace_substring_regex(pc.replace_substring_regex(values, text.APOSTROPHES, ""), _HONORIFIC, "")
+    return text.replace_matches(text.replace_matches(values, text.APOSTROPHES, ""), _HONORIFIC, "")
 
 
 @lru_cache(maxsize=1)

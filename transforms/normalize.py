@@ -31,12 +31,12 @@ dob = dates.dob
 
 def words(values: pa.Array) -> pa.Array:
     """Lowercase words without punctuation, single-spaced (cities: once per distinct city of a batch)."""
-    return text.by_distinct(values, lambda distinct: text.words(pc.utf8_lower(clean(distinct))))
+    return text.by_distinct(values, lambda distinct: text.words(text.clean_lower(distinct)))
 
 
 def identifier(values: pa.Array) -> pa.Array:
     """Customer numbers, order ids: trimmed and lowercased."""
-    return pc.utf8_lower(clean(values))
+    return text.clean_lower(values)
 
 
 def phone(values: pa.Array, regions: pa.Array | None, default_region: str | None) -> pa.Array:
@@ -112,7 +112,9 @@ def _full_name(columns: dict[str, pa.Array], length: int) -> pa.Array | None:
     if "first_name" not in columns and "last_name" not in columns:
         return given
     parts = [columns.get(f, pa.nulls(length, pa.string())).cast(pa.string()) for f in ("first_name", "last_name")]
-    joined = pc.binary_join_element_wise(*parts, " ", null_handling="skip")
+    # "replace", not "skip": pyarrow 25 drops the rows whose parts are all null under "skip". The
+    # stray space of a single part is trimmed with the rest of the name.
+    joined = pc.binary_join_element_wise(*parts, " ", null_handling="replace", null_replacement="")
     if given is None:
         return joined
     return pc.if_else(pc.is_valid(name(given)), given.cast(pa.string()), joined)

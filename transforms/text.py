@@ -7,6 +7,7 @@ remembered across batches.
 
 from __future__ import annotations
 
+import functools
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -23,10 +24,12 @@ from transforms import arrays
 PLACEHOLDERS = ["", "null", "none", "nil", "n/a", "na", "-", "--", "\\n", "nan", "undefined"]
 NOT_WORD = r"[^\p{L}\p{M}\p{N}]+"  # marks are word: Devanagari vowel signs are part of a word
 OTHER_SCRIPT = r"[^\p{Latin}\P{L}]"  # a letter of a script other than Latin
+_NOT_WORDS = r"[^\p{L}\p{M}\p{N} ]|^ | $|  "  # a value ``words`` changes (other than "" → null)
 APOSTROPHES = r"['’ʼ`´]"  # "O'Brien" is one word: OBrien, never "O Brien"
 # Letters NFKD does not decompose into a base letter and a mark; lowercase only (callers lower first).
 _LATIN_LETTERS = {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
 _GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "ΟΥ": "OU", "Ου": "Ou", "Ού": "Ou"}
+_MOSTLY_DISTINCT = 0.9  # share of distinct rows above which ``by_distinct`` does not deduplicate
 _CACHE = 1 << 18  # distinct values remembered per Python step: a few tens of MB at most
 
 
@@ -34,12 +37,14 @@ def nfkc(values: pa.Array) -> pa.Array:
     """Unicode NFKC. pyarrow's utf8_normalize does not recompose (25.0: "ö" stays "o" +
     U+0308), so values holding a character NFKC may change go through Python's unicodedata; the rest
     ("Müller" written precomposed, as nearly all text is) already are NFKC, and a regex says so at
-    ~70 ns a value instead of a Python call."""
+    ~70 ns a value instead of a Python call. The regex runs on the non-ASCII values only: ASCII never
+    holds such a character (bench.distinct, all distinct: −50 ns a row over its seven fields)."""
     values = values.cast(pa.string())
-    non_ascii = _non_ascii(values)
-    if not pc.any(non_ascii).as_py():
-        return values
-    changing = pc.and_(non_ascii, pc.fill_null(pc.match_substring_regex(values, nfkc_unstable()), False))
+    return on_subset(values, _non_ascii(values), _nfkc_where_changing)
+
+
+def _nfkc_where_changing(values: pa.Array) -> pa.Array:
+    changing = pc.fill_null(pc.match_substring_regex(values, nfkc_unstable()), False)
     return python_where(values, changing, _nfkc_one)
 
 
@@ -74,7 +79,17 @@ def _nfkc_one(value: str) -> str:
 def clean(values: pa.Array) -> pa.Array:
     """NFKC, trimmed, with placeholder nulls ("NULL", "N/A", "-", …) made null."""
     text = pc.utf8_trim_whitespace(nfkc(values))
-    placeholder = pc.is_in(pc.utf8_lower(text), value_set=pa.array(PLACEHOLDERS))
+    return _unless_placeholder(text, pc.utf8_lower(text))
+
+
+def clean_lower(values: pa.Array) -> pa.Array:
+    """``clean``, lowercased: the placeholder test lowercases anyway, so once (−13 ns a row a field)."""
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(nfkc(values)))
+    return _unless_placeholder(lowered, lowered)
+
+
+def _unless_placeholder(text: pa.Array, lowered: pa.Array) -> pa.Array:
+    placeholder = pc.is_in(lowered, value_set=pa.array(PLACEHOLDERS))
     return pc.if_else(placeholder, pa.scalar(None, pa.string()), text)
 
 
@@ -87,8 +102,15 @@ def fold_latin(values: pa.Array) -> pa.Array:
 
 
 def _fold_accents(values: pa.Array) -> pa.Array:
+    """Folds each distinct word once, not each value: names and streets are mostly distinct, their words
+    are not, and a space splits nothing NFKD or the folds join (non-ASCII names of the all-distinct
+    bench: 630 → 275 ns a value)."""
     latin = pc.invert(pc.fill_null(pc.match_substring_regex(values, OTHER_SCRIPT), True))
-    return on_subset(values, latin, _fold_latin_accents)
+    return on_subset(values, latin, functools.partial(by_word, fn=_fold_non_ascii_words))
+
+
+def _fold_non_ascii_words(words: pa.Array) -> pa.Array:
+    return on_subset(words, _non_ascii(words), _fold_latin_accents)
 
 
 def _fold_latin_accents(values: pa.Array) -> pa.Array:
@@ -104,6 +126,25 @@ def on_subset(values: pa.Array, mask: pa.Array, fn: Callable[[pa.Array], pa.Arra
     if not pc.any(mask).as_py():
         return values
     return pc.replace_with_mask(values, mask, fn(values.filter(mask)))
+
+
+def replace_matches(values: pa.Array, pattern: str, replacement: str) -> pa.Array:
+    """``replace_substring_regex`` run only on the values ``pattern`` matches: RE2 tests a match at about
+    half the cost of a replace, and most values hold none (all-distinct bench: about −70 ns a row)."""
+    found = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    return on_subset(
+        values, found, functools.partial(pc.replace_substring_regex, pattern=pattern, replacement=replacement)
+    )
+
+
+def by_word(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` (array → array of the same length) run once per distinct space-separated word of ``values``,
+    the words joined again by their spaces: for a ``fn`` that treats a space as a border, the same as
+    ``fn(values)``."""
+    words = pc.split_pattern(values, " ")
+    encoded = pc.dictionary_encode(pc.list_flatten(words))
+    mapped = fn(encoded.dictionary).take(encoded.indices)
+    return pc.binary_join(pa.ListArray.from_arrays(words.offsets, mapped, mask=words.is_null()), " ")
 
 
 def transliterate(values: pa.Array) -> pa.Array:
@@ -133,46 +174,76 @@ def _non_ascii(values: pa.Array) -> pa.Array:
 
 
 def words(values: pa.Array) -> pa.Array:
-    """Punctuation and whitespace runs to one space, trimmed; "" → null."""
-    return empty_to_null(pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " ")))
+    """Punctuation and whitespace runs to one space, trimmed; "" → null.
+
+    Only values holding something to replace (a character other than a word character or a space, or a
+    space at an end or beside another) run the replace: finding them costs 60 ns a value, the replace
+    350 (bench.distinct, all distinct: 5.95 → 5.1 µs/row)."""
+    return empty_to_null(on_subset(values, pc.fill_null(pc.match_substring_regex(values, _NOT_WORDS), False), _words))
 
 
-def sorted_tokens(values: pa.Array, table: dict[str, str] | None = None) -> pa.Array:
-    """The whitespace-separated tokens of each value, replaced by ``table`` where it has them (a token
-    mapped to "" is dropped) and sorted, in one vectorized pass; a value left without tokens → null.
+def _words(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(values, NOT_WORD, " "))
+
+
+def sorted_tokens(
+    values: pa.Array, table: dict[str, str] | None = None, fold: Callable[[pa.Array], pa.Array] | None = None
+) -> pa.Array:
+    """The whitespace-separated tokens of each value, rewritten by ``fold`` (array → array of the same
+    length) and then replaced by ``table`` where it has them (a token mapped to "" is dropped), and sorted,
+    in one vectorized pass; a value left without tokens → null.
 
     Tokens are sorted through their dictionary: the distinct tokens once as strings, then every token
-    by (row, rank) as integers, several times faster than sorting strings row by row.
+    by (row, rank) as integers, several times faster than sorting strings row by row. ``fold`` and ``table``
+    map the dictionary, so each distinct token is rewritten and looked up once (names and streets are
+    mostly distinct, their words are not; the table alone: 383 → 339 ns a value). An all-ASCII array
+    is split by the ASCII kernel: 54 ns a value instead of 96.
     """
-    tokens = pc.utf8_split_whitespace(values)
-    flat = pc.list_flatten(tokens)
+    ascii_only = pc.all(pc.fill_null(pc.string_is_ascii(values), True)).as_py()
+    tokens = pc.ascii_split_whitespace(values) if ascii_only else pc.utf8_split_whitespace(values)
     rows = pc.list_parent_indices(tokens).to_numpy()
+    encoded = pc.dictionary_encode(pc.list_flatten(tokens))
+    dictionary, indices = encoded.dictionary, encoded.indices.to_numpy()
+    if fold:
+        dictionary = fold(dictionary)
     if table:
-        flat = pc.coalesce(pc.take(pa.array(list(table.values())), pc.index_in(flat, pa.array(list(table)))), flat)
-        kept = pc.not_equal(flat, "")
-        flat, rows = flat.filter(kept), rows[kept.to_numpy(zero_copy_only=False)]
-    encoded = pc.dictionary_encode(flat)
-    rank = np.empty(len(encoded.dictionary), np.int64)
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
-    order = np.argsort(rows * len(rank) + rank[encoded.indices.to_numpy()], kind="stable")
+        keys = pc.index_in(dictionary, pa.array(list(table)))
+        # Two tokens mapped to one word ("street", "st") rank apart but side by side: the same order.
+        dictionary = pc.coalesce(pc.take(pa.array(list(table.values())), keys), dictionary)
+        kept = pc.not_equal(dictionary, "").to_numpy(zero_copy_only=False)[indices]
+        rows, indices = rows[kept], indices[kept]
+    rank = np.empty(len(dictionary), np.int64)
+    rank[pc.sort_indices(dictionary).to_numpy()] = np.arange(len(dictionary))
+    order = np.argsort(rows * len(rank) + rank[indices], kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))])
-    rebuilt = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat.take(order), mask=tokens.is_null())
+    rebuilt = pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), dictionary.take(indices[order]), mask=tokens.is_null()
+    )
     return empty_to_null(pc.binary_join(rebuilt, " "))
 
 
 def by_distinct(values: pa.Array, fn: Callable[..., Any], *context: pa.Array) -> Any:
     """``fn(values, *context)`` run once per distinct row of its arguments, its result (an array or a
     tuple of arrays) spread back to every row: a field pays for its distinct values (a batch holds a few
-    dozen countries, and names and streets repeat), and a batch of all-distinct values one hash pass more."""
+    dozen countries, and names and streets repeat), and a batch of all-distinct values one hash pass more.
+
+    A batch more than ``_MOSTLY_DISTINCT`` distinct runs ``fn`` on its rows as they are (null rows null):
+    taking the rows there and back costs more than the few repeats save (all-distinct bench names:
+    about −120 ns a row)."""
     key = values.cast(pa.string())
     if context:
         key = pc.binary_join_element_wise(key, *(pc.fill_null(c.cast(pa.string()), "") for c in context), "\x1f")
     encoded = pc.dictionary_encode(key)
-    rows = pa.array(arrays.first_appearances(pc.fill_null(encoded.indices, -1).to_numpy()))
-    result = fn(values.take(rows), *(c.take(rows) for c in context))
-    if isinstance(result, tuple):
-        return tuple(r.take(encoded.indices) for r in result)
-    return result.take(encoded.indices)
+    spread: Callable[[pa.Array], pa.Array]
+    if len(encoded.dictionary) > _MOSTLY_DISTINCT * len(key):
+        result = fn(values, *context)
+        valid = pc.is_valid(key)
+        spread = (lambda r: r) if key.null_count == 0 else (lambda r: pc.if_else(valid, r, pa.scalar(None, r.type)))
+    else:
+        rows = pa.array(arrays.first_appearances(pc.fill_null(encoded.indices, -1).to_numpy()))
+        result = fn(values.take(rows), *(c.take(rows) for c in context))
+        spread = functools.partial(pc.take, indices=encoded.indices)
+    return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
 
 
 def empty_to_null(values: pa.Array) -> pa.Array:
