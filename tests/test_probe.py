@@ -152,3 +152,14 @@ def test_bucketed_search_is_searchsorted(size: int) -> None:
     needles = np.concatenate([indexed, indexed[:-1] + np.uint64(1), bounds, bounds - np.uint64(1), [np.uint64(0), top]])
     needles = np.concatenate([needles, rng.integers(0, top, 10_000, dtype=np.uint64, endpoint=True)])
     assert np.array_equal(field.search(needles), np.searchsorted(indexed, needles))
+
+
+def test_holds_finds_a_customer_in_its_digests_posting_only() -> None:
+    """Context fields (postcode, city) are checked customer by customer, never expanded into pairs."""
+    digests = np.array([10, 20, 30], dtype=np.uint64)
+    offsets = np.array([0, 3, 4, 6])
+    customers = np.array([2, 5, 9, 5, 1, 7], dtype=np.int32)  # ascending within each digest
+    field = bundle.FieldIndex(digests, offsets, customers, sketches.Bloom.for_capacity(8, 0.1))
+    positions = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2])
+    asked = np.array([2, 9, 5, 3, 5, 2, 1, 7, 9])
+    assert field.holds(positions, asked).tolist() == [True, True, True, False, True, False, True, True, False]

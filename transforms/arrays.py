@@ -25,3 +25,15 @@ def first_appearances(codes: np.ndarray) -> np.ndarray:
     ``dictionary_encode`` numbers them; -1, a null, is no code): where a code exceeds all before it."""
     before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if codes.size else codes
     return np.flatnonzero(codes > before)
+
+
+def lower_bound(ordered: np.ndarray, needles: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For each needle, the first position in ``[lo, hi)`` of ``ordered`` (ascending there) whose value is
+    not below it, else ``hi``: a binary search of every needle's own slice at once, one gather a step."""
+    last = max(ordered.size - 1, 0)
+    while (active := lo < hi).any():
+        mid = (lo + hi) >> 1
+        below = ordered[np.minimum(mid, last)] < needles
+        lo = np.where(active & below, mid + 1, lo)
+        hi = np.where(active & ~below, mid, hi)
+    return lo

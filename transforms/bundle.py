@@ -96,17 +96,16 @@ class FieldIndex:
         self._starts = np.append(np.searchsorted(self.digests, bounds), self.digests.size).astype(np.int32)
 
     def search(self, needles: np.ndarray) -> np.ndarray:
-        """``np.searchsorted(self.digests, needles)``: a binary search of each needle's bucket, all
-        needles at once, each step one gather."""
+        """``np.searchsorted(self.digests, needles)``: a binary search of each needle's bucket."""
         bucket = (needles >> self._shift).astype(np.intp)
-        lo, hi = self._starts[bucket], self._starts[bucket + 1]
-        last = self.digests.size - 1
-        while (active := lo < hi).any():
-            mid = (lo + hi) >> 1
-            below = self.digests[np.minimum(mid, last)] < needles
-            lo = np.where(active & below, mid + 1, lo)
-            hi = np.where(active & ~below, mid, hi)
-        return lo
+        return arrays.lower_bound(self.digests, needles, self._starts[bucket], self._starts[bucket + 1])
+
+    def holds(self, positions: np.ndarray, customers: np.ndarray) -> np.ndarray:
+        """Whether each customer is among those of the digest at its position: a search of the digest's
+        customers, which the index keeps in ascending order."""
+        lo, hi = self.offsets[positions], self.offsets[positions + 1]
+        at = arrays.lower_bound(self.customers, customers, lo, hi)
+        return (at < hi) & (self.customers[np.minimum(at, max(self.customers.size - 1, 0))] == customers)
 
     def lookup(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Returns (Bloom passed, found in the index, position in ``self.digests``).

@@ -58,6 +58,7 @@ def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_
     field_stats: dict[str, dict[str, int]] = {}
     present_count = np.zeros(n, dtype=np.int64)
     pairs: list[tuple[np.ndarray, np.ndarray, int]] = []
+    contexts: list[_Context] = []
     weak_links: dict[str, np.ndarray] = {}
     result = ProbeResult(candidates=CANDIDATE_SCHEMA.empty_table(), stats={})
     for name in names:
@@ -73,17 +74,47 @@ def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_
             passed, found, pos = index.lookup(digests)
             passed &= valid
             found &= valid
-            rows, customers, per_row = _postings(index, np.flatnonzero(found), pos, posting_cap, n)
-            pairs.append((rows, customers, linked.index(name)))
             group = spec(name).group
-            if group is not None and not spec(name).strong:
-                weak_links[group] = np.maximum(weak_links.get(group, per_row), per_row)
+            if group is None:
+                contexts.append(_Context(linked.index(name), index, pos, _within_cap(index, found, pos, posting_cap)))
+            else:
+                rows, customers, per_row = _postings(index, np.flatnonzero(found), pos, posting_cap, n)
+                pairs.append((rows, customers, linked.index(name)))
+                if not spec(name).strong:
+                    weak_links[group] = np.maximum(weak_links.get(group, per_row), per_row)
         result.digests[BLOOM, name] = digests[passed]
         result.digests[MATCHED, name] = digests[found]
         field_stats[name] = {"values": int(valid.sum()), "matched": int(found.sum())}
-    result.stats = {"fields": field_stats, **_link(loaded, batch, linked, pairs, present_count, result)}
+    result.stats = {"fields": field_stats, **_link(loaded, batch, linked, pairs, contexts, present_count, result)}
     result.stats["records"]["chance_cooccurring"] = chance_cooccurring(weak_links, len(loaded.customer_ids))
     return result
+
+
+@dataclass
+class _Context:
+    """A context field (city, postcode: no evidence group) of a batch. It never links a row to a customer
+    on its own, only agrees with a customer another field links, so its postings are not expanded into
+    pairs: each linked pair's customer is looked up in the row's posting instead. A postcode shared by
+    ~35 customers made two thirds of a batch's pairs."""
+
+    field: int  # the field's number in the batch's ``linked`` fields
+    index: bundle_mod.FieldIndex
+    positions: np.ndarray  # per row: its value's position in the index
+    linked: np.ndarray  # per row: its value is indexed and shared by at most ``posting_cap`` customers
+
+    def agrees(self, rows: np.ndarray, customers: np.ndarray) -> np.ndarray:
+        """Whether the customer of each (row, customer) pair holds the row's value."""
+        agree = self.linked[rows]
+        agree[agree] = self.index.holds(self.positions[rows[agree]], customers[agree])
+        return agree
+
+
+def _within_cap(index: bundle_mod.FieldIndex, found: np.ndarray, pos: np.ndarray, cap: int) -> np.ndarray:
+    """Rows whose value is indexed and shared by at most ``cap`` customers (``_postings``' rule)."""
+    linked = found.copy()
+    rows = np.flatnonzero(found)
+    linked[rows] = index.offsets[pos[rows] + 1] - index.offsets[pos[rows]] <= cap
+    return linked
 
 
 def _postings(
@@ -117,13 +148,14 @@ def _link(
     batch: pa.RecordBatch,
     linked: list[str],
     pairs: list[tuple[np.ndarray, np.ndarray, int]],
+    contexts: list[_Context],
     present_count: np.ndarray,
     result: ProbeResult,
 ) -> dict[str, Any]:
     n = batch.num_rows
     width = max(len(loaded.customer_ids), 1)
     specs = [spec(name) for name in linked]
-    pairs, lonely_matched = _set_aside_lonely(pairs, specs, n)
+    pairs, lonely_matched = _set_aside_lonely(pairs, [np.flatnonzero(c.linked) for c in contexts], specs, n)
     # One int64 per (row, customer, field): the pair's key with the field's number in the low bits, so one
     # plain sort groups each pair's fields (3x faster than np.unique's inverse and a scattered OR).
     coded = np.sort(
@@ -135,6 +167,8 @@ def _link(
     starts = arrays.run_starts(pair_keys)
     masks = np.bitwise_or.reduceat(np.left_shift(1, coded & _FIELD_MASK), starts) if starts.size else starts
     pair_rows, pair_customers = np.divmod(pair_keys[starts], width)
+    for field_context in contexts:
+        masks |= field_context.agrees(pair_rows, pair_customers).astype(np.int64) << field_context.field
     # Pairs are in row order: a row's pairs are one run, so per-row figures are reductions over runs.
     row_starts = arrays.run_starts(pair_rows)
 
@@ -186,14 +220,16 @@ def _link(
 
 
 def _set_aside_lonely(
-    pairs: list[tuple[np.ndarray, np.ndarray, int]], specs: list[FieldSpec], n: int
+    pairs: list[tuple[np.ndarray, np.ndarray, int]], context_rows: list[np.ndarray], specs: list[FieldSpec], n: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], np.ndarray]:
-    """Drops the pairs of rows that link to customers through one weak field only: one weak field makes no
-    candidate, so all such a row adds is being matched with one field agreeing (unless the field is
-    context), returned as a mask of rows. In a dump of strangers that is most rows, and a street or name
-    shared by dozens of customers makes dozens of pairs each (each field's pairs are in row order)."""
+    """Drops the pairs of rows that link to customers through one weak field only (context fields, whose
+    linked rows are ``context_rows``, count as fields): one weak field makes no candidate, so all such a
+    row adds is being matched with one field agreeing, returned as a mask of rows. In a dump of strangers
+    that is most rows, and a street or name shared by dozens of customers makes dozens of pairs each
+    (each field's pairs are in row order)."""
     distinct = [rows[arrays.run_starts(rows)] for rows, _, _ in pairs]
-    lonely = np.bincount(np.concatenate([*distinct, np.zeros(0, np.int64)]).astype(np.int64), minlength=n) == 1
+    every = np.concatenate([*distinct, *context_rows, np.zeros(0, np.int64)]).astype(np.int64)
+    lonely = np.bincount(every, minlength=n) == 1
     matched = np.zeros(n, dtype=bool)
     kept = []
     for (rows, customers, index), field_rows in zip(pairs, distinct, strict=True):
@@ -202,8 +238,7 @@ def _set_aside_lonely(
             continue
         alone = lonely[rows]
         kept.append((rows[~alone], customers[~alone], index))
-        if specs[index].group is not None:
-            matched[field_rows[lonely[field_rows]]] = True
+        matched[field_rows[lonely[field_rows]]] = True
     return kept, matched
 
 
