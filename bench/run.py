@@ -225,17 +225,15 @@ def read_beam(args: argparse.Namespace) -> None:
 
     from pipelines.common import make_pipeline, quiet_logging
     from transforms.combiners import SumStatsFn
-    from transforms.read import ParseTaskFn, ReadRecords, inspect_inputs
+    from transforms.read import ReadRecords, inspect_inputs
 
     quiet_logging()
     specs = inspect_inputs([str(args.read_input)], {}, "--dump")
     workers = ["--direct_num_workers", str(args.read_workers), "--direct_running_mode", "multi_processing"]
     with make_pipeline(PipelineOptions(workers if args.read_workers > 1 else [])) as p:
         read = p | ReadRecords(specs)
-        rows = (
-            read["records"] | "Rows" >> beam.Map(lambda batch: batch.num_rows) | "SumRows" >> beam.CombineGlobally(sum)
-        )
-        stats = read[ParseTaskFn.STATS] | "SumStats" >> beam.CombineGlobally(SumStatsFn())
+        rows = read.records | "Rows" >> beam.Map(lambda batch: batch.num_rows) | "SumRows" >> beam.CombineGlobally(sum)
+        stats = read.stats | "SumStats" >> beam.CombineGlobally(SumStatsFn())
         counts_path = str(args.read_result)
         rows | "Counts" >> beam.Map(_write_read_counts, stats=beam.pvalue.AsSingleton(stats), path=counts_path)
     counts = json.loads(args.read_result.read_text())

@@ -32,7 +32,7 @@ from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
 from transforms.probe import CANDIDATE_SCHEMA, DUMP, POSTING_CAP, ProbeFn
-from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
+from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
 from transforms.report import REPORT, REPORT_HTML, build_report, check_inputs
 from transforms.samples import DEFAULT_SAMPLES, SampleRows
 
@@ -287,8 +287,13 @@ def build(
     launched = time.time()
     shards = job.args["output_shards"]
     fuzzy_probed = None
+    checksums = None
+    if job.checksums is not None:
+        checksums = pipeline | "InputChecksums" >> beam.Create(sorted(job.checksums.items()))
     if source is None:
-        read = pipeline | "Read" >> ReadRecords(job.specs, progress_folder=progress_folder)
+        hashing = checksums is None  # the files' SHA-256 while planning reads them, unless known
+        read = pipeline | "Read" >> ReadRecords(job.specs, progress_folder=progress_folder, checksums=hashing)
+        checksums = read.checksums if hashing else checksums
         prepared = read.records | "Prepare" >> Prepare(job.key_path, job.region, fuzzy_encode=job.use_fuzzy)
         if job.use_fuzzy:
             fuzzy_probed = prepared | "FuzzyProbe" >> beam.ParDo(
@@ -337,10 +342,8 @@ def build(
             | "ByField" >> beam.MapTuple(lambda key, digests: (key[1], digests))
             | "MinHashDump" >> beam.CombinePerKey(MinHashCombineFn())
         )
-    if job.checksums is None:
-        checksums = pipeline | "InputChecksums" >> InputChecksums(job.specs)
-    else:
-        checksums = pipeline | "InputChecksums" >> beam.Create(sorted(job.checksums.items()))
+    if checksums is None:
+        raise ValueError("a prepared source (a digest cache) comes with its inputs' checksums")
     samples = job.args["show_samples"]
     sample_rows = (
         beam.pvalue.AsSingleton(probed.candidates | "Samples" >> SampleRows(job.specs, samples)) if samples else None

@@ -18,7 +18,7 @@ from transforms.fields import parse_mapping
 from transforms.fuzzy_index import BuildFuzzyIndex
 from transforms.outputs import WriteTables
 from transforms.prepare import Prepare
-from transforms.read import DEAD_LETTER_SCHEMA, InputChecksums, InputSpec, ReadRecords, inspect_inputs
+from transforms.read import DEAD_LETTER_SCHEMA, InputSpec, ReadRecords, inspect_inputs
 from transforms.report import check_inputs, input_entries, total_rows
 from transforms.sample import dominant_region, estimate_rows
 
@@ -165,7 +165,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         database.hold_snapshot(held),
         common.make_pipeline(options) as pipeline,
     ):
-        read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder))
+        read = pipeline | "Read" >> (reader or ReadRecords(files, progress_folder=progress_folder, checksums=True))
         with_fuzzy = args.fuzzy and not args.sketch_only
         digests = (
             read.records
@@ -195,7 +195,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     ["source_file", "line"],
                 )
             )
-        checksums = pipeline | "InputChecksums" >> InputChecksums(files)
+        no_files = reader is not None  # a database or BigQuery table: no file to checksum
+        checksums = pipeline | "InputChecksums" >> beam.Create([]) if no_files else read.checksums
         _ = (
             pipeline
             | "ManifestSeed" >> beam.Create([None])

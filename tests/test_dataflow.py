@@ -59,7 +59,6 @@ MATCH_LABELS = {
     "Sum",
     "Distinct",
     "MinHashDump",
-    "InputChecksums",
     "WriteReport",
 }
 SKETCH_LABELS = {

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gzip
+import hashlib
+import zipfile
 from pathlib import Path
 
 import apache_beam as beam
@@ -162,3 +166,32 @@ def test_sql_dump_ranges_through_a_pipeline(tmp_path: Path, test_pipeline, fmt: 
             equal_to([{"rows_read": 300, "rows_parsed": 300, "rows_dead_lettered": 0, "headers": 0}]),
             label="stats",
         )
+
+
+def test_planning_gives_each_files_sha256_reading_it_once(tmp_path: Path, test_pipeline) -> None:  # type: ignore[no-untyped-def]
+    """The manifest's checksums come from the planner's own scan of a plain file (an oversized record it
+    skips is hashed too), from the file itself for compressed inputs, and once per file for a zip's members."""
+    lines = [f"u{i}@x.com,N{i}\n".encode() for i in range(200)]
+    rows = b"".join(lines)
+    plain = tmp_path / "dump.csv"
+    plain.write_bytes(
+        b"email,name\n" + b"".join(lines[:100]) + b"big@x.com," + b"x" * 5000 + b"\n" + b"".join(lines[100:])
+    )
+    packed = tmp_path / "dump.csv.gz"
+    packed.write_bytes(gzip.compress(b"email,name\n" + rows))
+    archive = tmp_path / "dumps.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a.csv", b"email,name\n" + rows)
+        zipped.writestr("b.csv", b"email,name\n" + rows)
+    specs = inspect_inputs([str(plain), str(packed), str(archive)], {}, "--dump")
+    assert len(specs) == 4  # the zip's two members share one file
+    small = dataclasses.replace(specs[0].limits, max_record_bytes=1024)
+    specs = [dataclasses.replace(spec, limits=small) for spec in specs]
+    expected = [(str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in (plain, packed, archive)]
+    with test_pipeline() as p:
+        read = p | ReadRecords(specs, range_bytes=256, checksums=True)
+        dead = read.dead | "Dead" >> beam.FlatMap(lambda t: t.column("line").to_pylist())
+        assert_that(read.checksums, equal_to(expected), label="checksums")
+        assert_that(dead, equal_to([102]), label="oversized")  # header, 100 rows, then the long one
+    with test_pipeline() as p:
+        assert_that((p | ReadRecords(specs)).checksums, equal_to([]), label="not asked")

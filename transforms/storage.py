@@ -196,6 +196,37 @@ STAGING = ".staging"
 HASH_BLOCK = 1 << 22
 
 
+class HashingReader(io.BufferedIOBase):
+    """A read-only stream over ``raw`` that feeds SHA-256 every byte read through it, so a pass that
+    reads a whole file anyway (planning its ranges) also gives its checksum, and the file is read once."""
+
+    def __init__(self, raw: Any) -> None:  # what open_raw gives
+        super().__init__()
+        self._raw = raw
+        self._digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)
+        if count:
+            with memoryview(buffer) as view:
+                self._digest.update(view[:count])
+        return count or 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        self._digest.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        """The checksum of the whole file: what the caller has not read is read (and hashed) first."""
+        while self.read(HASH_BLOCK):
+            pass
+        return self._digest.hexdigest()
+
+
 def sha256(path: str) -> str:
     """Hex SHA-256 of a file's bytes as stored (compressed files are hashed compressed)."""
     digest = hashlib.sha256()
