@@ -229,11 +229,8 @@ class HashingReader(io.BufferedIOBase):
 
 def sha256(path: str) -> str:
     """Hex SHA-256 of a file's bytes as stored (compressed files are hashed compressed)."""
-    digest = hashlib.sha256()
     with open_raw(path) as handle:
-        for block in iter(lambda: handle.read(HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return HashingReader(handle).hexdigest()
 
 
 @contextlib.contextmanager
