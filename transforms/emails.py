@@ -126,7 +126,7 @@ def _subdomain_users(domain: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def _ascii_domain(domain: pa.Array) -> pa.Array:
     """Internationalized domains in their DNS form (UTS #46 mapping, punycode); undecodable → null."""
-    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(domain), True))
+    non_ascii = text.non_ascii(domain)
     return text.python_where(domain, non_ascii, _punycode)
 
 

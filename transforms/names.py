@@ -106,7 +106,7 @@ def _name_keys(values: pa.Array, regions: pa.Array) -> tuple[pa.Array, pa.Array]
 
 
 def _latin(words: pa.Array, regions: pa.Array) -> pa.Array:
-    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(words), True))
+    non_ascii = text.non_ascii(words)
     if pc.any(non_ascii).as_py():
         latin = _latin_letters(words.filter(non_ascii), regions.filter(non_ascii))
         latin = text.words(pc.replace_substring(latin, "'", ""))  # anyascii's soft sign: "Ольга" is "Ol'ga"
@@ -146,7 +146,7 @@ def _prepared(values: pa.Array) -> pa.Array:
     """Casefolded text without apostrophes or a trailing Japanese honorific."""
     lowered = pc.replace_substring(text.clean_lower(values), "'", "")
     lowered = text.on_subset(lowered, pc.fill_null(pc.match_substring(lowered, "."), False), _feminine_titles)
-    return text.on_subset(lowered, pc.invert(pc.fill_null(pc.string_is_ascii(lowered), True)), _non_ascii_steps)
+    return text.on_subset(lowered, text.non_ascii(lowered), _non_ascii_steps)
 
 
 def _feminine_titles(values: pa.Array) -> pa.Array:

@@ -40,7 +40,7 @@ def nfkc(values: pa.Array) -> pa.Array:
     ~70 ns a value instead of a Python call. The regex runs on the non-ASCII values only: ASCII never
     holds such a character (bench.distinct, all distinct: −50 ns a row over its seven fields)."""
     values = values.cast(pa.string())
-    return on_subset(values, _non_ascii(values), _nfkc_where_changing)
+    return on_subset(values, non_ascii(values), _nfkc_where_changing)
 
 
 def _nfkc_where_changing(values: pa.Array) -> pa.Array:
@@ -100,7 +100,7 @@ def fold_latin(values: pa.Array) -> pa.Array:
     NFKD, combining marks dropped, and the few letters NFKD keeps whole spelled out. Other
     scripts pass through whole (see ``transliterate``): NFKD would also strip the marks of Cyrillic "й" or
     Japanese "ダ", which change their sound."""
-    return on_subset(values, _non_ascii(values), _fold_accents)
+    return on_subset(values, non_ascii(values), _fold_accents)
 
 
 def _fold_accents(values: pa.Array) -> pa.Array:
@@ -112,7 +112,7 @@ def _fold_accents(values: pa.Array) -> pa.Array:
 
 
 def _fold_non_ascii_words(words: pa.Array) -> pa.Array:
-    return on_subset(words, _non_ascii(words), _fold_latin_accents)
+    return on_subset(words, non_ascii(words), _fold_latin_accents)
 
 
 def _fold_latin_accents(values: pa.Array) -> pa.Array:
@@ -151,7 +151,7 @@ def by_word(values: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
 
 def transliterate(values: pa.Array) -> pa.Array:
     """Latin letters for every value still holding another script (Cyrillic, Greek, CJK, …), lowercased."""
-    return pc.utf8_lower(python_where(values, _non_ascii(values), to_latin))
+    return pc.utf8_lower(python_where(values, non_ascii(values), to_latin))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -171,7 +171,8 @@ def python_where(values: pa.Array, mask: pa.Array, fn: Callable[[str], str | Non
     return pc.replace_with_mask(values, mask, mapped.take(subset.indices))
 
 
-def _non_ascii(values: pa.Array) -> pa.Array:
+def non_ascii(values: pa.Array) -> pa.Array:
+    """The rows holding a non-ASCII character (null rows: no): the few most Python steps must see."""
     return pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
 
 
@@ -201,8 +202,8 @@ def sorted_tokens(
     mostly distinct, their words are not; the table alone: 383 → 339 ns a value). An all-ASCII array
     is split by the ASCII kernel: 54 ns a value instead of 96.
     """
-    non_ascii = pc.any(_non_ascii(values)).as_py()
-    tokens = pc.utf8_split_whitespace(values) if non_ascii else pc.ascii_split_whitespace(values)
+    any_non_ascii = pc.any(non_ascii(values)).as_py()
+    tokens = pc.utf8_split_whitespace(values) if any_non_ascii else pc.ascii_split_whitespace(values)
     rows = pc.list_parent_indices(tokens).to_numpy()
     encoded = pc.dictionary_encode(pc.list_flatten(tokens))
     dictionary, indices = encoded.dictionary, encoded.indices.to_numpy()
