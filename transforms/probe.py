@@ -139,7 +139,9 @@ def chance_cooccurring(links: dict[str, np.ndarray], customers: int) -> float:
     total = 0.0
     for i, first in enumerate(groups):
         for second in groups[i + 1 :]:
-            total += float(np.dot(first, second)) / max(customers, 1)
+            # multiply-and-sum, not np.dot: BLAS's threads spin after each call, stealing a core from the
+            # other worker; counts are integers, so the sum is exact either way
+            total += float(np.multiply(first, second).sum()) / max(customers, 1)
     return total
 
 
