@@ -92,8 +92,9 @@ class FieldIndex:
     def __post_init__(self) -> None:
         bits = max(1, int(np.log2(max(self.digests.size, 1) / BUCKET_MEAN)))
         self._shift = np.uint64(64 - bits)
-        bounds = np.arange(1 << bits, dtype=np.uint64) << self._shift
-        self._starts = np.append(np.searchsorted(self.digests, bounds), self.digests.size).astype(np.int32)
+        # digests are sorted, so where a bucket starts is how many digests fall in the buckets before it
+        per_bucket = np.bincount((self.digests >> self._shift).astype(np.intp), minlength=1 << bits)
+        self._starts = np.concatenate([[0], np.cumsum(per_bucket)]).astype(np.int32)
 
     def search(self, needles: np.ndarray) -> np.ndarray:
         """``np.searchsorted(self.digests, needles)``: a binary search of each needle's bucket."""
