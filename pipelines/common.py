@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +207,7 @@ def quiet_logging() -> None:
 
 
 DONE, FAILED, INPUT_ERROR, CHANGED = 0, 1, 2, 3
+INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 @dataclass(frozen=True)
@@ -216,21 +219,48 @@ class Outcome:
     result: Any
 
 
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[threading.Event]:
+    """Ctrl-C stops a run with one line. Beam re-raises a KeyboardInterrupt from a DoFn as a RuntimeError,
+    and its threads that lose their worker processes log and print tracebacks; once the user has asked
+    to stop, those are noise, so the handler silences them and the event tells what the error was."""
+    pressed = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.set()
+        logging.disable(logging.CRITICAL)
+        threading.excepthook = lambda args: None
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def entry(run: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
     """Runs a pipeline command: exit 0 done (or the command's Outcome), 2 bad input (one line), 1
-    unexpected failure."""
+    unexpected failure, 130 stopped by Ctrl-C."""
     quiet_logging()
-    try:
-        result = run(argv)
-    except InputError as err:
-        print(f"dumpmatch: error: {printable(str(err))}", file=sys.stderr)
-        return INPUT_ERROR
-    except KeyboardInterrupt:
-        print("dumpmatch: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # noqa: BLE001 - the last resort: say what failed, keep the trace
-        for line in traceback.format_exc().splitlines():
-            print(printable(line), file=sys.stderr)
-        print(f"dumpmatch: unexpected failure: {type(err).__name__}: {printable(str(err))}", file=sys.stderr)
-        return FAILED
-    return result.exit_code if isinstance(result, Outcome) else DONE
+    with _ctrl_c() as pressed:
+        try:
+            result = run(argv)
+        except InputError as err:
+            print(f"dumpmatch: error: {printable(str(err))}", file=sys.stderr)
+            return INPUT_ERROR
+        except KeyboardInterrupt:
+            pressed.set()
+        except Exception as err:  # noqa: BLE001 - the last resort: say what failed, keep the trace
+            if not pressed.is_set():
+                for line in traceback.format_exc().splitlines():
+                    print(printable(line), file=sys.stderr)
+                print(f"dumpmatch: unexpected failure: {type(err).__name__}: {printable(str(err))}", file=sys.stderr)
+                return FAILED
+        else:
+            return result.exit_code if isinstance(result, Outcome) else DONE
+    print("dumpmatch: interrupted", file=sys.stderr)
+    return INTERRUPTED

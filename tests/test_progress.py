@@ -8,6 +8,8 @@ import io
 import json
 import os
 import pty
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -101,9 +103,45 @@ def _dumpmatch(args: list[str], terminal: bool) -> str:
     return received.decode()
 
 
+PART_WAY = re.compile(rb"\([0-9]{1,2}%\), [1-9][0-9,]* rows")  # rows read, not all the input (bytes count per task)
+
+
+def _interrupted(args: list[str]) -> tuple[int, str]:
+    """Runs the console script on a pseudo-terminal and, once its progress line shows part of the input
+    read, sends SIGINT to its process group, as Ctrl-C in a terminal does; returns the exit code and what
+    stderr got from then on."""
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "pipelines.cli", *args]
+    child = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, start_new_session=True
+    )
+    os.close(follower)
+    before, after, sent = b"", b"", False
+    try:
+        while chunk := os.read(leader, 4096):
+            if sent:
+                after += chunk
+                continue
+            before += chunk
+            if PART_WAY.search(before):
+                os.killpg(child.pid, signal.SIGINT)
+                sent = True
+    except OSError:
+        pass  # EIO: the child closed the terminal
+    finally:
+        os.close(leader)
+    assert sent, f"the run ended before its progress line showed part of the input: {before.decode()}"
+    return child.wait(timeout=CLI_TIMEOUT_SECONDS), after.decode()
+
+
+def _lines(stderr: str) -> list[str]:
+    """What a terminal shows: the progress line's redraws and ordinary lines, one item each."""
+    parts = [part.replace(progress.CLEAR, "").strip() for part in stderr.replace("\n", "\r").split("\r")]
+    return [part for part in parts if part]
+
+
 def _final_line(stderr: str) -> str:
-    lines = [part.removesuffix(progress.CLEAR).strip() for part in stderr.replace("\n", "\r").split("\r")]
-    return [line for line in lines if line][-1]
+    return _lines(stderr)[-1]
 
 
 def test_match_on_a_terminal_shows_progress_with_the_true_totals(tmp_path: Path) -> None:
@@ -123,6 +161,24 @@ def test_workers_in_other_processes_report_too(tmp_path: Path) -> None:
     stderr = _dumpmatch(["match", *args, "--out", str(out), *WORKER_PROCESSES], terminal=True)
     report = json.loads((out / "report.json").read_text())
     assert f"(100%), {report['rows']['read']:,} rows in " in _final_line(stderr)
+
+
+@pytest.mark.parametrize("workers", [[], WORKER_PROCESSES], ids=["in-process", "worker-processes"])
+def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(tmp_path: Path, workers: list[str]) -> None:
+    """Beam turns a KeyboardInterrupt in a DoFn into a RuntimeError and its threads print traces when
+    their workers die: the user must still see "interrupted" (exit 130), not an unexpected failure, and
+    no half-written run folder."""
+    key, base = sketched_base(tmp_path, 400)
+    dump = write_csv(tmp_path / "dump.csv", synthetic.dump(base, 300_000, 0.5).table)
+    out = tmp_path / "run"
+    args = ["match", "--bundle", str(tmp_path / "bundle"), "--dump", str(dump), "--key-file", str(key)]
+    code, stderr = _interrupted([*args, "--out", str(out), *workers])
+    assert code == 130, stderr
+    shown = [line for line in _lines(stderr) if not line.startswith("dumpmatch match: read ")]
+    assert shown[-1] == "dumpmatch: interrupted" and "unexpected failure" not in stderr
+    if not workers:  # worker processes get the SIGINT too, and Python prints their own traces
+        assert shown == ["dumpmatch: interrupted"]
+    assert not (out / "manifest.json").exists() and not (out / ".staging").exists()
 
 
 def test_no_progress_on_a_pipe_or_with_quiet(tmp_path: Path) -> None:
