@@ -541,7 +541,8 @@ def match_step(args: argparse.Namespace) -> None:
 
     out: Path = args.out
     argv = ["--bundle", str(out / "bundle"), "--dump", str(out / "dump.csv"), "--out", str(out / "run-profiled")]
-    match.run([*argv, "--key-file", str(out / "bench.key"), "--posting-cap", str(POSTING_CAP), "--quiet"])
+    argv += ["--key-file", str(out / "bench.key"), "--posting-cap", str(POSTING_CAP), "--quiet"]
+    match.run([*argv, "--direct_num_workers", "1"])  # here, not in worker processes the profiler cannot see
 
 
 def _short(path: str) -> str:
@@ -556,19 +557,20 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
     """sketch, match and the DuckDB baseline on a synthetic base and dump; the figures as Markdown."""
     out: Path = args.out
     key, bundle, run = out / "bench.key", out / "bundle", out / "run"
-    workers = ["--direct_num_workers", str(args.workers), "--direct_running_mode", "multi_processing"]
+    # always explicit: without these, match itself picks worker processes for an input this size
+    workers = ["--direct_num_workers", str(args.workers)]
+    workers += ["--direct_running_mode", "multi_processing"] if args.workers > 1 else []
 
     size = ["--rows", str(args.rows), "--customers", str(args.customers)]
     gen_cmd = [*self_cmd, "--step", "generate", *size, "--genuine-fraction", str(args.genuine_fraction)]
     steps = [measure("generate", gen_cmd, args.rows, logs)]
     sketch_cmd = [str(DUMPMATCH), "sketch", "--customers", str(out / "customers.csv"), "--out", str(bundle)]
-    parallel = workers if args.workers > 1 else []
-    steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key), *parallel], args.customers, logs))
+    steps.append(measure("sketch", [*sketch_cmd, "--key-file", str(key), *workers], args.customers, logs))
     fuzzy_cmd = [*sketch_cmd[:-1], str(out / "bundle-fuzzy"), "--key-file", str(key), "--fuzzy"]
     if not args.no_fuzzy:
         steps.append(measure("sketch --fuzzy", fuzzy_cmd, args.customers, logs))
     match_cmd = [str(DUMPMATCH), "match", "--bundle", str(bundle), "--dump", str(out / "dump.csv"), "--out", str(run)]
-    match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *parallel]
+    match_cmd += ["--key-file", str(key), "--posting-cap", str(POSTING_CAP), *workers]
     match_cmd += ["--output-shards", str(args.workers)]  # one candidates file per worker: written in parallel
     steps.append(measure("match", match_cmd, args.rows, logs))
     fuzzy_match = [*match_cmd[:3], str(out / "bundle-fuzzy"), *match_cmd[4:], "--fuzzy"]

@@ -200,6 +200,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args, beam_args = make_parser().parse_known_args(argv)
     options = common.beam_options(beam_args, PROG)
     job = plan(args)
+    options = common.spread(options, beam_args, job.specs, worker_bytes(job), PROG)
     clear(job)
     total_bytes = sum(spec.size for spec in job.specs)
     with (
@@ -211,6 +212,15 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not common.finished_here(options, PROG, job.stage):
         return {}
     return finish(job)
+
+
+def worker_bytes(job: Plan) -> int:
+    """What each worker process loads: the bundle's index and, when linking fuzzily, its fuzzy index
+    (Parquet on disk, about three times that once loaded into arrays)."""
+    loaded = bundle.loaded_bytes(job.manifest) if job.use_index else 0
+    if job.use_fuzzy:
+        loaded += 3 * sum(storage.size(path) for path in fuzzy_index.files(job.bundle))
+    return loaded
 
 
 def plan(args: argparse.Namespace, specs: list[InputSpec] | None = None) -> Plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -10,10 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from pipelines import match
+from pipelines import common, match
 from tests.conftest import sketched_base, write_csv
-from transforms import storage, synthetic
+from transforms import bundle, storage, synthetic
+from transforms.read import inspect_inputs
 
 KILL_WAIT_SECONDS = 60
 DUMP_ROWS = 100000
@@ -88,3 +91,49 @@ def test_a_run_failing_in_the_pipeline_leaves_no_manifest(world: dict, tmp_path:
     with pytest.raises(Exception, match="not a dumpmatch sketch"):
         match.run(args)
     assert not (out / ".staging").exists() and not (out / "manifest.json").exists()
+
+
+def _workers(options: PipelineOptions) -> tuple[int, str]:
+    direct = options.view_as(DirectOptions)
+    return direct.direct_num_workers, direct.direct_running_mode
+
+
+def test_a_large_input_spreads_over_a_worker_process_per_core_as_memory_allows(
+    world: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without direct options, an input of many tasks runs in min(cores, tasks, workers memory holds)
+    worker processes; a small input, a single compressed stream, a choice of the user's, another runner or
+    too little memory keep the run in this process."""
+    (plain,) = inspect_inputs([str(world["folder"] / "dump.csv")], {}, "--dump")
+    gib = 1 << 30
+    monkeypatch.setattr(common, "_cores", lambda: 4)
+    monkeypatch.setattr(common, "_available_memory", lambda: 16 * gib)
+    big = dataclasses.replace(plain, size=gib)  # 64 tasks of 16 MiB
+    per_worker = 2 * gib  # 0.7 x 16 GiB holds 4 workers of 2 GiB + 300 MiB
+    options = PipelineOptions([])
+
+    assert _workers(common.spread(options, [], [big], per_worker, "p")) == (4, "multi_processing")
+    assert _workers(common.spread(options, [], [big], 3 * gib, "p")) == (3, "multi_processing")
+    assert _workers(common.spread(options, [], [dataclasses.replace(big, size=40 << 20)] * 4, 0, "p")) == (
+        4,
+        "multi_processing",
+    )
+    assert common.spread(options, [], [plain], per_worker, "p") is options  # small
+    packed = dataclasses.replace(big, compression="gzip")
+    assert common.spread(options, [], [packed], per_worker, "p") is options  # one stream, one task
+    chosen = PipelineOptions(["--direct_num_workers", "1"])
+    assert common.spread(chosen, ["--direct_num_workers", "1"], [big], per_worker, "p") is chosen
+    dataflow = PipelineOptions(["--runner", "DataflowRunner"])
+    assert common.spread(dataflow, ["--runner", "DataflowRunner"], [big], per_worker, "p") is dataflow
+    assert common.spread(options, [], [big], 6 * gib, "p") is options  # one worker's worth of memory
+
+
+def test_the_memory_a_worker_is_expected_to_load_covers_what_it_keeps(world: dict) -> None:
+    folder = world["folder"]
+    manifest = bundle.read_manifest(str(folder / "bundle"))
+    loaded = bundle.load(str(folder / "bundle"), manifest["key_fingerprint"])
+    kept = loaded.customer_ids.nbytes + sum(
+        index.digests.nbytes + index.offsets.nbytes + index.customers.nbytes + index.bloom.bits.nbytes
+        for index in loaded.fields.values()
+    )
+    assert kept < bundle.loaded_bytes(manifest) < 2 * kept

@@ -166,14 +166,20 @@ class FuzzyIndex:
         return query, self.rows[block][np.repeat(starts, counts) + within]
 
 
+def files(bundle: str) -> tuple[str, str]:
+    """The fuzzy index's two files: records, then blocks."""
+    return storage.join(bundle, FOLDER, RECORDS), storage.join(bundle, FOLDER, BLOCKS)
+
+
 def exists(bundle: str) -> bool:
-    return storage.exists(storage.join(bundle, FOLDER, RECORDS))
+    return storage.exists(files(bundle)[0])
 
 
 def load(bundle: str) -> FuzzyIndex:
     """Loads ``fuzzy/`` into numpy arrays (block keys split by block, already sorted)."""
-    records = storage.read_parquet(storage.join(bundle, FOLDER, RECORDS))
-    blocks = storage.read_parquet(storage.join(bundle, FOLDER, BLOCKS))
+    records_path, blocks_path = files(bundle)
+    records = storage.read_parquet(records_path)
+    blocks = storage.read_parquet(blocks_path)
     blooms, valid = {}, {}
     for field in fuzzy.FIELDS:
         blooms[field], valid[field] = fuzzy.from_column(records.column(fuzzy.column_name(field)))
