@@ -29,7 +29,7 @@ from apache_beam.runners.runner import PipelineRunner, create_runner
 
 from transforms import progress as progress_line
 from transforms.errors import InputError
-from transforms.logs import printable
+from transforms.logs import WORKER_LOGGER, drop_worker_start_notes, printable
 from transforms.read import RANGE_BYTES, InputSpec
 
 DIRECT = ("DirectRunner", "direct", None)
@@ -231,16 +231,33 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+# Beam's INFO records of its own plumbing on this machine: ports opened, each worker process's harness
+# starting and stopping, its state cache (some 40 lines a run with worker processes).
+BEAM_PLUMBING = (
+    "apache_beam.runners.portability.fn_api_runner.worker_handlers",
+    WORKER_LOGGER,
+    "apache_beam.runners.worker.statecache",
+)
+# Beam notes every string annotation it reads as Any: ours all are (``from __future__ import annotations``).
+BEAM_TYPE_HINTS = "apache_beam.typehints.native_type_compatibility"
+
+
 def configure_logging(level: int) -> None:
     """Beam logs at INFO (and warns about optional GCP clients); users want errors only unless they ask.
-    Every record goes through one handler that keeps it on one line; without one, Python's last-resort
-    handler would print messages unescaped."""
+    ``info`` is what dumpmatch says (inputs, workers) and what Beam says of the job, not Beam's plumbing,
+    which only ``debug`` adds; Beam's note on each type hint it reads as Any is never shown (over 100
+    lines a run). Every record goes through one handler that keeps it on one line; without one, Python's
+    last-resort handler would print messages unescaped."""
     root = logging.getLogger()
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
         handler.setFormatter(_OneLineFormatter(LOG_FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
+    for name in BEAM_PLUMBING:
+        logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else max(level, logging.WARNING))
+    logging.getLogger(BEAM_TYPE_HINTS).setLevel(max(level, logging.WARNING))
+    drop_worker_start_notes()
 
 
 def progress(

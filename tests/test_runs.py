@@ -137,3 +137,27 @@ def test_the_memory_a_worker_is_expected_to_load_covers_what_it_keeps(world: dic
         for index in loaded.fields.values()
     )
     assert kept < bundle.loaded_bytes(manifest) < 2 * kept
+
+
+def test_info_logs_say_what_dumpmatch_does_not_beam_plumbing(world: dict, tmp_path: Path) -> None:
+    """``--log-level info`` with worker processes: dumpmatch's own lines, not Beam's ports, harness starts,
+    start-up warnings and notes on type hints (160 lines before)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "match",
+            *_args(world, tmp_path / "run"),
+            *WORKERS,
+            "--log-level",
+            "info",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=KILL_WAIT_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert any(" INFO transforms.read: " in line for line in lines)
+    assert [line for line in lines if " INFO transforms." not in line and " INFO pipelines." not in line] == []

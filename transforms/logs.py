@@ -13,6 +13,10 @@ import logging
 
 ELEMENT_LOGGER = "apache_beam.runners.worker.operations"
 ELEMENT_MESSAGE = "Processing ["
+# What every Beam worker process warns of as it starts, forwarded by the launcher: registries and options of
+# Beam's own that nothing here uses and no user can change.
+WORKER_LOGGER = "apache_beam.runners.portability.local_job_service"
+WORKER_START_NOTES = ("No semi_persistent_directory found", "Discarding unparseable args")
 
 
 def printable(text: str) -> str:
@@ -27,6 +31,20 @@ class ElementFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (isinstance(record.msg, str) and record.msg.startswith(ELEMENT_MESSAGE))
+
+
+class WorkerStartFilter(logging.Filter):
+    """Drops a worker process's start-up warnings (its forwarded entry is the record's argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        entries = record.args if isinstance(record.args, tuple) else ()
+        return not any(note in str(entry) for entry in entries for note in WORKER_START_NOTES)
+
+
+def drop_worker_start_notes() -> None:
+    logger = logging.getLogger(WORKER_LOGGER)
+    if not any(isinstance(f, WorkerStartFilter) for f in logger.filters):
+        logger.addFilter(WorkerStartFilter())
 
 
 def drop_element_logs() -> None:
