@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines import sketch
 from pipelines.common import make_pipeline
 from transforms import synthetic
+
+# The machine's temp folder as the tests started, before ``temp_folder`` moves theirs into pytest's (0700):
+# for what another user must reach, or a socket path that must stay short (a PostgreSQL server's folder).
+SYSTEM_TEMP = Path(tempfile.gettempdir())
 
 
 def write_csv(path: Path, table: pa.Table) -> Path:
@@ -58,6 +63,20 @@ def applied_transforms(pipeline: beam.Pipeline) -> dict[str, Any]:
 
     pipeline.visit(Collect())
     return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's temp folder, for this process and every one it starts, inside pytest's own (which
+    pytest rotates) rather than /tmp (which nobody cleans). Beam leaves a folder there for each pipeline
+    built but never run (graphs only checked or translated) and each Dataflow job translated
+    (``apache_beam.transforms.environments`` stages into a folder it never removes), Chromium its own:
+    some 40 a test run."""
+    folder = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", str(folder))
+        yield folder
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from tests.conftest import SYSTEM_TEMP
+
 SUPERUSER = "dumpmatch_admin"
 UNPRIVILEGED_USERS = ("postgres", "nobody")  # PostgreSQL refuses root; the Debian package makes "postgres"
 START_TIMEOUT_S = 30
@@ -119,13 +121,14 @@ def _unprivileged_user() -> pwd.struct_passwd:
     raise RuntimeError(f"running as root and none of the users {UNPRIVILEGED_USERS} exists to run PostgreSQL")
 
 
-def start_server() -> PostgresServer:
-    """Starts a fresh server; skips the calling test when no server binary is installed."""
+def start_server(parent: Path | None = None) -> PostgresServer:
+    """Starts a fresh server in a new folder of ``parent`` (default: the temp folder), which the server's
+    user must reach; skips the calling test when no server binary is installed."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip(f"no PostgreSQL server binaries (initdb, pg_ctl) found: {INSTALL_HINT}")
     run_as = _unprivileged_user() if os.geteuid() == 0 else None
-    root = Path(tempfile.mkdtemp(prefix="dumpmatch-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="dumpmatch-pg-", dir=parent))
     if run_as is not None:
         os.chown(root, run_as.pw_uid, run_as.pw_gid)
     server = PostgresServer(root, free_port(), bin_dir, run_as)
@@ -142,7 +145,7 @@ def server_fixture(scope: str = "session") -> Callable[[], Iterator[PostgresServ
 
     @pytest.fixture(scope=scope)  # type: ignore[call-overload]
     def fixture() -> Iterator[PostgresServer]:
-        server = start_server()
+        server = start_server(SYSTEM_TEMP)
         try:
             yield server
         finally:

@@ -29,7 +29,7 @@ from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 from psycopg import sql
 
 from pipelines import common, sketch
-from tests.conftest import applied_transforms
+from tests.conftest import SYSTEM_TEMP, applied_transforms
 from tests.postgres import SUPERUSER, PostgresServer, server_fixture
 from transforms import bigquery, bundle, synthetic
 from transforms.errors import InputError
@@ -346,7 +346,7 @@ def test_bigquery_uri_forms(key_file: Path) -> None:
 def proxy_socket(pg: PostgresServer) -> Iterator[Path]:
     """A folder named like the Cloud SQL Auth Proxy's ``--unix-socket`` one (``/cloudsql/PROJECT:REGION:INSTANCE``)
     holding the server's socket; short, as a socket path must stay under ~100 bytes."""
-    root = Path(tempfile.mkdtemp(prefix="cloudsql-"))
+    root = Path(tempfile.mkdtemp(prefix="cloudsql-", dir=SYSTEM_TEMP))
     folder = root / "my-project:europe-west1:shop"
     folder.symlink_to(pg.root, target_is_directory=True)
     try:
