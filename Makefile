@@ -8,7 +8,7 @@ BENCH_CUSTOMERS ?= 5000000
 BENCH_PG_ROWS ?= 1000000 5000000
 BENCH_WORKERS ?= 2
 
-.PHONY: install services browser demo test lint format typecheck bench bench-postgres bench-reverify eval template airflow-check clean
+.PHONY: install services browser demo test lint format typecheck bench bench-postgres bench-reverify bench-workers eval template airflow-check clean
 
 install: $(STAMP)
 
@@ -67,6 +67,12 @@ eval: install
 BENCH_REVERIFY_ROWS ?= 1000000
 bench-reverify: install
 	$(PY) -m bench.reverify --rows $(BENCH_REVERIFY_ROWS)
+
+# sketch in one process against two worker processes at each base size, with the whole process tree's
+# peak memory: the figures behind sketch's own choice of worker processes (BENCHMARKS.md).
+BENCH_WORKERS_CUSTOMERS ?= 1000000 5000000
+bench-workers: install
+	$(PY) -m bench.workers --customers $(BENCH_WORKERS_CUSTOMERS)
 
 # schedule/airflow_dag.py loaded and run twice by a real Airflow in its own throwaway venv (not in make test:
 # Airflow is a large install). Exit 0 must skip the alert task, exit 3 must run it.

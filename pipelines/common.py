@@ -91,16 +91,21 @@ _DIRECT_CHOICES = ("--direct_num_workers", "--direct_running_mode")
 
 
 def spread(
-    options: PipelineOptions, beam_args: list[str], specs: list[InputSpec], worker_bytes: int, prog: str
+    options: PipelineOptions,
+    beam_args: list[str],
+    specs: list[InputSpec],
+    worker_bytes: int,
+    prog: str,
+    launcher_bytes: int = 0,
 ) -> PipelineOptions:
     """On this machine, when neither direct option is given, an input large enough to cut into many tasks
     runs in one worker process per core, as many as memory holds at ``worker_bytes`` each beyond a bare
-    worker: 5M dump rows on 2 cores take 30 s instead of 47 (BENCHMARKS.md). Small inputs, or a single
-    compressed stream (one task), stay in this process."""
+    worker, once this process has grown by ``launcher_bytes``: 5M dump rows on 2 cores take 30 s instead
+    of 47 (BENCHMARKS.md). Small inputs, or a single compressed stream (one task), stay in this process."""
     if options.view_as(StandardOptions).runner not in DIRECT or any(a.startswith(_DIRECT_CHOICES) for a in beam_args):
         return options
     tasks = sum(-(-spec.size // RANGE_BYTES) if spec.splittable or spec.format == "parquet" else 1 for spec in specs)
-    fit = int(_available_memory() * MEMORY_SHARE) // (WORKER_BASE_BYTES + worker_bytes)
+    fit = max(int(_available_memory() * MEMORY_SHARE) - launcher_bytes, 0) // (WORKER_BASE_BYTES + worker_bytes)
     workers = min(_cores(), tasks, fit)
     if sum(spec.size for spec in specs) < SPREAD_MIN_BYTES or workers < 2:
         return options

@@ -23,6 +23,17 @@ from transforms.report import check_inputs, input_entries, total_rows
 from transforms.sample import dominant_region, estimate_rows
 
 BLOOM_FPR = 0.001
+# What a sketch run in worker processes takes beyond bare processes: the launcher holds what crosses
+# between stages; each worker its share of the digests being combined or, with --fuzzy, perhaps the whole
+# fuzzy index build (which needs ~600 MiB even for a small base). Peaks measured on the bench's customers
+# (20k to 10M rows, two workers; BENCHMARKS.md), rounded up, and charged to every worker as if each held
+# the largest share.
+LAUNCHER_BYTES = 300 << 20
+LAUNCHER_BYTES_PER_ROW = 240
+WORKER_BYTES = 160 << 20
+WORKER_BYTES_PER_ROW = 160
+FUZZY_WORKER_BYTES = 700 << 20
+FUZZY_WORKER_BYTES_PER_ROW = 1100
 # Customer-side dead letters keep no raw text: the bundle must hold no plaintext.
 BUNDLE_DEAD_LETTER_SCHEMA = DEAD_LETTER_SCHEMA.remove(DEAD_LETTER_SCHEMA.get_field_index("raw"))
 Source = list[InputSpec] | database.DatabaseSpec | bigquery.BigQuerySpec
@@ -149,6 +160,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         region = args.default_region or dominant_region(files)
         capacity = sum(estimate_rows(spec) for spec in files)
+        launcher, worker = peak_bytes(capacity, args.fuzzy and not args.sketch_only)
+        options = common.spread(options, beam_args, files, worker, "dumpmatch sketch", launcher)
     canaries = read_canaries(args.canaries)
     version = (args.out, versions.new_version()) if args.versioned else None
     if version:
@@ -223,6 +236,15 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     manifest = bundle.read_manifest(args.out)
     check_inputs(manifest["inputs"], args.allow_truncated, args.max_dead_letter_fraction)
     return manifest
+
+
+def peak_bytes(rows: int, fuzzy: bool) -> tuple[int, int]:
+    """(the launcher's, each worker's) growth in a run in worker processes, for ``common.spread``: unlike
+    ``match``, whose workers each load the bundle and whose launcher stays small, both grow with the base."""
+    launcher = LAUNCHER_BYTES + rows * LAUNCHER_BYTES_PER_ROW
+    if fuzzy:
+        return launcher, FUZZY_WORKER_BYTES + rows * FUZZY_WORKER_BYTES_PER_ROW
+    return launcher, WORKER_BYTES + rows * WORKER_BYTES_PER_ROW
 
 
 def read_canaries(path: str | None) -> list[str]:

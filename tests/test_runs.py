@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from pipelines import common, match
+from pipelines import common, match, sketch
 from tests.conftest import sketched_base, write_csv
 from transforms import bundle, storage, synthetic
 from transforms.read import inspect_inputs
@@ -126,6 +127,38 @@ def test_a_large_input_spreads_over_a_worker_process_per_core_as_memory_allows(
     dataflow = PipelineOptions(["--runner", "DataflowRunner"])
     assert common.spread(dataflow, ["--runner", "DataflowRunner"], [big], per_worker, "p") is dataflow
     assert common.spread(options, [], [big], 6 * gib, "p") is options  # one worker's worth of memory
+    assert _workers(common.spread(options, [], [big], per_worker, "p", 4 * gib)) == (3, "multi_processing")
+    assert common.spread(options, [], [big], per_worker, "p", 12 * gib) is options  # the launcher takes it all
+
+
+def test_sketch_spreads_over_worker_processes_and_writes_the_same_bundle(
+    world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """sketch picks worker processes itself as match does, its launcher's growth counted too; the bundle
+    is the same bytes as the one sketched in this process."""
+    folder = world["folder"]
+    monkeypatch.setattr(common, "SPREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(common, "RANGE_BYTES", 1 << 20)  # the customers as a few tasks
+    monkeypatch.setattr(common, "_cores", lambda: 2)
+    monkeypatch.setattr(common, "_available_memory", lambda: 16 << 30)
+    args = ["--customers", str(folder / "customers.csv"), "--key-file", str(world["key"])]
+    with caplog.at_level(logging.INFO, logger=common.__name__):
+        sketch.run([*args, "--out", str(tmp_path / "bundle")])
+    assert "dumpmatch sketch: 2 worker processes" in caplog.text
+    files = sorted(p.relative_to(folder / "bundle") for p in (folder / "bundle").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "bundle") for p in (tmp_path / "bundle").rglob("*") if p.is_file())
+    for name in files:
+        assert (folder / "bundle" / name).read_bytes() == (tmp_path / "bundle" / name).read_bytes(), name
+
+
+def test_the_memory_sketch_workers_are_expected_to_take_covers_what_the_bench_measured() -> None:
+    """BENCHMARKS.md: peaks with two worker processes, beyond ~300 MiB bare, at 5M customers (launcher
+    1,372 MiB, largest worker 1,157) and with --fuzzy, the largest worker at 20k and 2.5M (899, 2,896 MiB)."""
+    bare = 300 << 20
+    launcher, worker = sketch.peak_bytes(5_000_000, fuzzy=False)
+    assert launcher + bare >= 1372 << 20 and worker + common.WORKER_BASE_BYTES >= 1157 << 20
+    assert sketch.peak_bytes(20_000, fuzzy=True)[1] + common.WORKER_BASE_BYTES >= 899 << 20
+    assert sketch.peak_bytes(2_500_000, fuzzy=True)[1] + common.WORKER_BASE_BYTES >= 2896 << 20
 
 
 def test_the_memory_a_worker_is_expected_to_load_covers_what_it_keeps(world: dict) -> None:
