@@ -25,7 +25,7 @@ from transforms.sample import dominant_region, estimate_rows
 BLOOM_FPR = 0.001
 # What a sketch run in worker processes takes beyond bare processes: the launcher holds what crosses
 # between stages; each worker its share of the digests being combined or, with --fuzzy, perhaps the whole
-# fuzzy index build (which needs ~600 MiB even for a small base). Peaks measured on the bench's customers
+# fuzzy index build (some 500 MiB even for a small base). Peaks measured on the bench's customers
 # (20k to 10M rows, two workers; BENCHMARKS.md), rounded up, and charged to every worker as if each held
 # the largest share.
 LAUNCHER_BYTES = 300 << 20

@@ -42,12 +42,15 @@ class WorkerStartFilter(logging.Filter):
 
 
 def drop_worker_start_notes() -> None:
-    logger = logging.getLogger(WORKER_LOGGER)
-    if not any(isinstance(f, WorkerStartFilter) for f in logger.filters):
-        logger.addFilter(WorkerStartFilter())
+    _filter_once(WORKER_LOGGER, WorkerStartFilter)
 
 
 def drop_element_logs() -> None:
-    logger = logging.getLogger(ELEMENT_LOGGER)
-    if not any(isinstance(f, ElementFilter) for f in logger.filters):
-        logger.addFilter(ElementFilter())
+    _filter_once(ELEMENT_LOGGER, ElementFilter)
+
+
+def _filter_once(name: str, kind: type[logging.Filter]) -> None:
+    """Adds a ``kind`` filter to the logger unless it has one: every command configures logging again."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())
