@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
-from pipelines import common, demo, library, match, report, reverify, sketch
-
-COMMANDS = {
-    "sketch": sketch.run,
-    "match": match.run,
-    "demo": demo.run,
-    "report": report.run,
-    "library": library.run,
-    "reverify": reverify.run,
-}
+# Each is the module pipelines.<command>, whose run() takes the rest of the command line. A command's module
+# is imported only when it runs: Beam and pyarrow take over a second to import, which the usage (and a
+# mistyped command) need not wait for.
+COMMANDS = ("sketch", "match", "demo", "report", "library", "reverify")
 USAGE = """usage: dumpmatch {sketch,match,demo,report,library,reverify} [options]
 
   sketch   build a key-protected bundle from your customer base
@@ -32,11 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
-    command = COMMANDS.get(args[0])
-    if command is None:
+    if args[0] not in COMMANDS:
         print(f"dumpmatch: error: unknown command {args[0]!r}; use one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    return common.entry(command, args[1:])
+    common = importlib.import_module("pipelines.common")
+    return int(common.entry(importlib.import_module(f"pipelines.{args[0]}").run, args[1:]))
 
 
 if __name__ == "__main__":

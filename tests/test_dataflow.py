@@ -77,7 +77,8 @@ BASE64_RUN = re.compile(rb"[A-Za-z0-9+/]{24,}={0,2}")
 SUBPROCESS_SECONDS = 120
 # Imports everything `dumpmatch` needs, says where from, then prints the usage as `dumpmatch --help` does.
 IMPORT_CHECK = (
-    "import pipelines.cli as c, pipelines.flex, transforms.read as r; print(c.__file__, r.__file__); c.main(['--help'])"
+    "import importlib, pipelines.cli as c, pipelines.flex, transforms.read as r; "
+    "[importlib.import_module(f'pipelines.{n}') for n in c.COMMANDS]; print(c.__file__, r.__file__); c.main(['--help'])"
 )
 
 

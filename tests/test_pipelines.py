@@ -270,6 +270,18 @@ def test_every_subcommand_has_help_with_an_example(command: str) -> None:
     assert "example:" in result.stdout and f"dumpmatch {command}" in result.stdout
 
 
+def test_the_usage_and_an_unknown_command_answer_without_loading_beam() -> None:
+    """Importing Beam and pyarrow takes over a second; ``dumpmatch --help`` or a typo need neither."""
+    check = (
+        "import sys; from pipelines import cli; codes = cli.main(['--help']), cli.main(['mtach']); "
+        "print(codes, sorted({m.split('.')[0] for m in sys.modules} & {'apache_beam', 'pyarrow'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "(0, 2) []"
+    assert "unknown command 'mtach'; use one of sketch, match, demo, report, library, reverify" in result.stderr
+
+
 def test_demo_prints_where_the_report_is(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     code = cli.main(["demo", "--out", str(tmp_path / "demo"), "--customers", "300", "--dump-rows", "200"])
     out = capsys.readouterr().out
