@@ -47,7 +47,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 typecheck: install
-	$(VENV)/bin/mypy transforms pipelines
+	$(VENV)/bin/mypy transforms pipelines bench
 
 bench: install
 	$(PY) bench/run.py --rows $(BENCH_ROWS) --customers $(BENCH_CUSTOMERS) --workers $(BENCH_WORKERS)

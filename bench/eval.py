@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import cast
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def coverage(base_size: int, dump_size: int, trials: int, seed: int) -> dict[flo
             minhash = estimate.minhash_overlap(
                 float(dump_minhash.jaccard(base_minhash)), sketches.MINHASH_PERMUTATIONS, distinct.count(), base_size
             )
-            low, high = minhash["intersection_ci95"]  # type: ignore[misc]
+            low, high = cast(tuple[float, float], minhash["intersection_ci95"])
             hits_minhash += low <= truth <= high
         result[share] = (hits_bloom / trials, hits_minhash / trials)
     return result

@@ -47,7 +47,7 @@ class Locale:
     domains: tuple[str, ...]
     postcode_digits: int
     date_forms: tuple[str, ...]  # strftime-like: {d} {m} {y} {dd} {mm} {month}
-    months: tuple[str, ...] = ()
+    months: str = ""  # the month names, space-separated
 
 
 LOCALES = (
@@ -338,6 +338,7 @@ def generate(per_locale: int, seed: int) -> Generated:
     kinds: dict[str, list[str | None]] = defaultdict(list)
     for locale in LOCALES:
         example = phonenumbers.example_number_for_type(locale.region, PhoneNumberType.MOBILE)
+        assert example is not None, f"phonenumbers has no example mobile number for {locale.region}"
         nsn = str(example.national_number)
         total = per_locale + per_locale // 5
         suffixes = rng.sample(range(10**4), total)

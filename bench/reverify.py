@@ -11,14 +11,12 @@ last two. The cached and full reports must agree on every number, or the benchma
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.run import BENCHMARKS, DUMPMATCH, Step, code_state, machine, measure, record
+from bench.run import BENCHMARKS, DUMPMATCH, Step, code_state, measure, record_run
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_CUSTOMERS = 200_000
@@ -75,11 +73,8 @@ def main() -> None:
     print(f"\n{figures}")
     if args.no_record:
         return
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    facts = ", ".join(f"{k} {v}" for k, v in machine().items()) + f", code {code.label}"
     title = f"reverify of {args.rows:,} dump rows ({args.customers:,} customers): cached against full"
-    record(f"## {now}: {title}\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{figures}")
-    print(f"recorded in {BENCHMARKS}")
+    record_run(title, code, figures)
 
 
 if __name__ == "__main__":

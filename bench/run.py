@@ -370,6 +370,18 @@ def record(text: str) -> None:
         handle.write("\n" + text)
 
 
+def record_run(title: str, code: CodeState, body: str) -> None:
+    """Appends a dated section: its title, the command that reproduces it, the machine and the code it
+    measured (flagged when transforms/ or pipelines/ changed while it ran), then ``body``."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    facts = ", ".join(f"{k} {v}" for k, v in machine().items()) + f", code {code.label}"
+    if code_state().digest != code.digest:
+        print("bench: warning: transforms/ or pipelines/ changed during the run", file=sys.stderr)
+        facts += " (CHANGED DURING THE RUN: figures mix two versions)"
+    record(f"## {now}: {title}\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{body}")
+    print(f"recorded in {BENCHMARKS}")
+
+
 READ_METHOD = """The CSV is `transforms.synthetic.customers` rows written with `pyarrow.csv.write_csv` (every
 string quoted), and `gzip -1` of it; both are read from the page cache. Every step is a child process. (a) is
 `pyarrow.csv.read_csv` of the plain file, all columns as strings, default threads; "1 thread" is the same with
@@ -635,15 +647,7 @@ def main() -> None:
         sections.append(f"### Reading throughput\n\n{figures}")
     if args.no_record or not sections:
         return
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    facts = ", ".join(f"{k} {v}" for k, v in machine().items())
-    facts += f", code {code.label}"
-    if code_state().digest != code.digest:
-        print("bench: warning: transforms/ or pipelines/ changed during the run", file=sys.stderr)
-        facts += " (CHANGED DURING THE RUN: figures mix two versions)"
-    body = "\n".join(sections)
-    record(f"## {now}: {'; '.join(titles)}\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{body}")
-    print(f"recorded in {BENCHMARKS}")
+    record_run("; ".join(titles), code, "\n".join(sections))
 
 
 if __name__ == "__main__":

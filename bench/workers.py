@@ -13,7 +13,6 @@ bytes, or the benchmark stops. The model's estimate for each size is printed bes
 from __future__ import annotations
 
 import argparse
-import datetime
 import filecmp
 import os
 import shlex
@@ -23,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.run import BENCHMARKS, DUMPMATCH, code_state, machine, measure, record
+from bench.run import BENCHMARKS, DUMPMATCH, code_state, measure, record_run
 from pipelines import common, sketch
 
 DEFAULT_SIZES = (1_000_000, 5_000_000)
@@ -140,10 +139,7 @@ def main() -> None:
     print(f"\n{figures}")
     if args.no_record:
         return
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    facts = ", ".join(f"{k} {v}" for k, v in machine().items()) + f", code {code.label}"
-    record(f"## {now}: sketch in worker processes\n\n`{shlex.join(sys.orig_argv)}`\n\n{facts}\n\n{figures}")
-    print(f"recorded in {BENCHMARKS}")
+    record_run("sketch in worker processes", code, figures)
 
 
 if __name__ == "__main__":
