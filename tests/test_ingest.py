@@ -113,6 +113,16 @@ def test_without_header_columns_are_sniffed(tmp_path: Path) -> None:
     assert result.entries[0]["columns"] == {"email": "column1", "phone": "column3"}
 
 
+def test_a_header_in_words_no_synonym_knows_stays_the_header(tmp_path: Path) -> None:
+    """The columns are found by their values, and the row above those values is counted as the header,
+    not read as a row of data."""
+    data = "user_mail,full_nm,tel_no\n" + "".join(f"{e},{n},+44 7911 12345{i}\n" for i, (e, n) in enumerate(ROWS))
+    result = read(write(tmp_path, "odd.csv", data.encode()))
+    assert result.emails == EXPECTED and result.lines == [2, 3, 4] and result.dead == []
+    assert result.entries[0]["header"] is True and result.entries[0]["headers"] == 1
+    assert result.entries[0]["columns"] == {"email": "user_mail", "phone": "tel_no"}
+
+
 @pytest.mark.parametrize(
     ("encoding", "data"),
     [

@@ -29,7 +29,7 @@ from transforms import decode, delimited, formats, progress, storage
 from transforms.errors import InputError
 from transforms.fields import CUSTOMER_ID, map_columns
 from transforms.pieces import Piece
-from transforms.sniff import sniff_fields
+from transforms.sniff import looks_like, sniff_fields
 
 SAMPLE_BYTES = 1 << 20
 BLOCK_BYTES = 4 << 20
@@ -220,14 +220,24 @@ def _known(mapping: dict[str, str]) -> bool:
 def _headerless(
     text: bytes, layout: formats.Layout, overrides: dict[str, str], label: str
 ) -> tuple[formats.Layout, dict[str, str]]:
-    """No header names a field: if the first row is data, name columns column1.. and sniff values."""
+    """No header name is one we know: the columns are found by their values. When the rows below the first
+    show them and the first row's values there do not look like them ("user_mail" above e-mail addresses),
+    the first row is a header in words no synonym knows, and stays the header; else, when all rows show
+    them, every row is data, in columns named column1... (A header-less dump whose first row is garbage in
+    every such column loses that row to the header count, where it is still accounted for.)"""
     columns = tuple(f"column{i + 1}" for i in range(len(layout.columns)))
     bare = formats.Layout(columns, delimiter=layout.delimiter, has_header=False)
     end = formats.complete_end(text)
     parsed = delimited.parse_range(
         text[:end], 1, bare.delimiter, len(columns), {c: i for i, c in enumerate(columns)}, has_header=False
     )
-    sniffed = sniff_fields(parsed.table.drop_columns([LINE]))
+    sample = parsed.table.drop_columns([LINE])
+    below = sniff_fields(sample.slice(1)) if sample.num_rows > 1 else {}
+    first = sample.slice(0, 1)
+    if below and not any(looks_like(field, first.column(column).combine_chunks()) for field, column in below.items()):
+        named = {field: layout.columns[columns.index(column)] for field, column in below.items()}
+        return layout, {**named, **map_columns(list(layout.columns), overrides, label)}
+    sniffed = sniff_fields(sample)
     if not sniffed:
         return layout, {}
     return bare, {**sniffed, **map_columns(list(columns), overrides, label)}
