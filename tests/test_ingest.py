@@ -124,6 +124,26 @@ def test_a_header_in_words_no_synonym_knows_stays_the_header(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    ("name", "data", "email"),
+    [
+        (
+            "partial.csv",
+            "Name,contact_email,mobile_no\n" + "".join(f"{n},{e},+44 7911 12345{i}\n" for i, (e, n) in enumerate(ROWS)),
+            "contact_email",
+        ),
+        ("partial.jsonl", "".join(f'{{"name": "{n}", "login": "{e}"}}\n' for e, n in ROWS), "login"),
+    ],
+)
+def test_an_email_column_the_header_does_not_name_is_found_by_its_values(
+    tmp_path: Path, name: str, data: str, email: str
+) -> None:
+    """Beside columns the header does name; a phone column is not guessed so (order numbers look alike)."""
+    result = read(write(tmp_path, name, data.encode()))
+    columns = result.entries[0]["columns"]
+    assert result.emails == EXPECTED and columns["email"] == email and "phone" not in columns
+
+
+@pytest.mark.parametrize(
     ("encoding", "data"),
     [
         ("utf-8-sig", b"\xef\xbb\xbf" + "E-Mail,Name\nann@example.com,Zoë\n".encode()),

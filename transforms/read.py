@@ -202,6 +202,8 @@ def _inspect_text(
     whole = compression == "none" and len(sample) < SAMPLE_BYTES
     if name == "csv" and not _known(mapping):
         layout, mapping = _headerless(text, layout, overrides, label)
+    elif name in ("csv", "jsonl") and not overrides and "email" not in mapping:
+        mapping = {**_email_by_values(text, name, layout, mapping), **mapping}
     if name == "csv" and layout.has_header and whole and len(delimited.find_records(text, 1).starts) < 2:
         raise InputError(f"{label} has a header but no rows: there is nothing to read")
     if not _known(mapping):
@@ -211,6 +213,20 @@ def _inspect_text(
         )
     positions = tuple(sorted((f, layout.columns.index(col)) for f, col in mapping.items()))
     return InputSpec(path, size, name, layout, positions, compression, member, encoding, bare_cr, limits)
+
+
+def _email_by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str, str]) -> dict[str, str]:
+    """The e-mail column among those a header that names other fields left unnamed ("contact_email",
+    "login"), found by the values of the sample's complete records. Only e-mail: a column of order
+    numbers reads like phone numbers, so a phone column needs its header, --columns, or no header at all."""
+    unnamed = {f"c{i}": i for i, column in enumerate(layout.columns) if column not in mapping.values()}
+    if not unnamed:
+        return {}
+    sample = formats.FORMATS[name].parse(text[: formats.complete_end(text)], 1, layout, unnamed, True, False).table
+    for key, index in unnamed.items():
+        if key in sample.column_names and looks_like("email", sample.column(key).combine_chunks()):
+            return {"email": layout.columns[index]}
+    return {}
 
 
 def _known(mapping: dict[str, str]) -> bool:
