@@ -27,11 +27,14 @@ from apache_beam.metrics import Metrics
 
 from transforms import decode, delimited, formats, progress, storage
 from transforms.errors import InputError
-from transforms.fields import CUSTOMER_ID, map_columns
+from transforms.fields import CUSTOMER_ID, fold_header, map_columns
 from transforms.pieces import Piece
 from transforms.sniff import looks_like, sniff_fields
 
 SAMPLE_BYTES = 1 << 20
+# Words in a header that, beside a phone-shaped sample, make its column the phone ("mobile_no"); not a bare
+# "tel", which "hotel" holds.
+PHONE_HEADER_WORDS = ("phone", "mobile", "cell", "msisdn", "telefon", "handy")
 BLOCK_BYTES = 4 << 20
 RANGE_BYTES = 16 << 20
 BATCH_ROWS = 65536
@@ -202,8 +205,8 @@ def _inspect_text(
     whole = compression == "none" and len(sample) < SAMPLE_BYTES
     if name == "csv" and not _known(mapping):
         layout, mapping = _headerless(text, layout, overrides, label)
-    elif name in ("csv", "jsonl") and not overrides and "email" not in mapping:
-        mapping = {**_email_by_values(text, name, layout, mapping), **mapping}
+    elif name in ("csv", "jsonl") and not overrides and not {"email", "phone"} <= set(mapping):
+        mapping = {**_by_values(text, name, layout, mapping), **mapping}
     if name == "csv" and layout.has_header and whole and len(delimited.find_records(text, 1).starts) < 2:
         raise InputError(f"{label} has a header but no rows: there is nothing to read")
     if not _known(mapping):
@@ -215,18 +218,26 @@ def _inspect_text(
     return InputSpec(path, size, name, layout, positions, compression, member, encoding, bare_cr, limits)
 
 
-def _email_by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str, str]) -> dict[str, str]:
-    """The e-mail column among those a header that names other fields left unnamed ("contact_email",
-    "login"), found by the values of the sample's complete records. Only e-mail: a column of order
-    numbers reads like phone numbers, so a phone column needs its header, --columns, or no header at all."""
+def _by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str, str]) -> dict[str, str]:
+    """The e-mail and phone columns a header that names other fields left unnamed, found by the values of
+    the sample's complete records: any column for e-mail ("contact_email", "login"); for phone only one
+    whose header holds a phone word ("mobile_no", "home_phone"), since order or account numbers pass
+    the phone-shape test too."""
     unnamed = {f"c{i}": i for i, column in enumerate(layout.columns) if column not in mapping.values()}
     if not unnamed:
         return {}
     sample = formats.FORMATS[name].parse(text[: formats.complete_end(text)], 1, layout, unnamed, True, False).table
-    for key, index in unnamed.items():
-        if key in sample.column_names and looks_like("email", sample.column(key).combine_chunks()):
-            return {"email": layout.columns[index]}
-    return {}
+    found: dict[str, str] = {}
+    for wanted in ("email", "phone"):
+        for key, index in unnamed.items():
+            column = layout.columns[index]
+            if wanted in mapping or wanted in found or column in found.values() or key not in sample.column_names:
+                continue
+            if wanted == "phone" and not any(stem in fold_header(column) for stem in PHONE_HEADER_WORDS):
+                continue
+            if looks_like(wanted, sample.column(key).combine_chunks()):
+                found[wanted] = column
+    return found
 
 
 def _known(mapping: dict[str, str]) -> bool:
