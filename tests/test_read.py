@@ -65,6 +65,35 @@ def test_mapping_from_synonyms_and_overrides(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("ФИО,Почта,Телефон,Адрес,Город,Почтовый индекс", ["name", "email", "phone", "street", "city", "postcode"]),
+        ("姓名,邮箱,手机号,地址,城市,邮编", ["name", "email", "phone", "street", "city", "postcode"]),
+        (
+            "氏名,メールアドレス,電話番号,住所,郵便番号,生年月日",
+            ["name", "email", "phone", "street", "postcode", "dob"],
+        ),
+        ("성명,이메일,휴대폰,주소,우편번호,국가", ["name", "email", "phone", "street", "postcode", "country"]),
+        (
+            "Imię,Nazwisko,E-mail,Nr telefonu,Kod pocztowy,Miasto",
+            ["first_name", "last_name", "email", "phone", "postcode", "city"],
+        ),
+        ("Adı,Soyadı,E-posta,Şehir,Ülke,Doğum tarihi", [None, "last_name", "email", "city", "country", "dob"]),
+        (
+            "Voornaam,Achternaam,Straße,Woonplaats,Telefoonnummer,E-Mail (邮箱)",
+            ["first_name", "last_name", "street", "city", "phone", "email"],
+        ),
+    ],
+)
+def test_headers_in_other_languages_and_scripts(tmp_path: Path, header: str, expected: list[str | None]) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(f"{header}\n" + ",".join(["x@y.com"] * len(expected)) + "\n", encoding="utf-8")
+    (spec,) = inspect_file(str(path), {})
+    named = dict(zip(header.split(","), expected, strict=True))
+    assert spec.field_columns() == {field: column for column, field in named.items() if field}
+
+
 def test_override_naming_a_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_bytes(b"email\nx@y.com\n")

@@ -42,24 +42,33 @@ _SPECS = {
 CANONICAL_FIELDS = tuple(name for name, s in _SPECS.items() if not s.derived)  # what columns can map to
 CUSTOMER_ID = "customer_id"
 
-# Header synonyms after folding (lowercase, accents and punctuation removed).
+# Header synonyms, as folded by ``fold_header``: dumps come in many languages and scripts.
 _SYNONYMS = {
     "email": "email e mail mail emailaddress mailaddress courriel correo correoelectronico posta "
-    "epost emailadresse adresseemail useremail",
+    "epost emailadresse adresseemail useremail emailadres adresemail eposta "
+    "почта электроннаяпочта емейл имейл 邮箱 电子邮件 电子邮箱 邮件 郵箱 電子郵件 "
+    "メール メールアドレス 電子メール 이메일 메일 البريدالإلكتروني بريدإلكتروني",
     "phone": "phone phonenumber telephone tel mobile mobilephone cell cellphone msisdn telefon "
-    "telefono telefone numero handy portable celular",
-    "name": "name fullname customername nom nombre nomcomplet vollername",
-    "first_name": "firstname first givenname forename prenom vorname nombrepila primeironome",
-    "last_name": "lastname last surname familyname nomdefamille nachname apellido apellidos sobrenome",
+    "telefono telefone numero handy portable celular telefoon telefoonnummer mobiel nrtelefonu "
+    "телефон номертелефона мобильный 电话 电话号码 手机 手机号 手机号码 電話 電話號碼 手機 "
+    "電話番号 携帯電話 携帯 전화 전화번호 휴대폰 휴대전화 هاتف الهاتف جوال",
+    "name": "name fullname customername nom nombre nomcomplet vollername naam nomecompleto adsoyad "
+    "фио 姓名 氏名 名前 이름 성명 الاسم",
+    "first_name": "firstname first givenname forename prenom vorname nombrepila primeironome voornaam "
+    "imie nome имя 名 الاسمالأول",
+    "last_name": "lastname last surname familyname nomdefamille nachname apellido apellidos sobrenome "
+    "achternaam nazwisko cognome soyad soyadı фамилия 姓 성 اسمالعائلة",
     "street": "street address address1 addressline1 streetaddress adresse strasse calle rua via "
-    "direccion endereco indirizzo",
-    "city": "city town locality ville stadt ciudad cidade citta ort",
-    "postcode": "postcode postalcode zip zipcode plz codepostal cp cep cap",
-    "country": "country countrycode pays land pais paese nation",
-    "dob": "dob dateofbirth birthdate birthday geburtsdatum datedenaissance fechanacimiento",
+    "direccion endereco indirizzo adres straat ulica адрес улица 地址 住址 街道 住所 주소 العنوان",
+    "city": "city town locality ville stadt ciudad cidade citta ort stad plaats woonplaats miasto şehir "
+    "город 城市 市区町村 都市 도시 المدينة",
+    "postcode": "postcode postalcode zip zipcode plz codepostal cp cep cap kodpocztowy postakodu "
+    "индекс почтовыйиндекс 邮编 邮政编码 郵便番号 우편번호 الرمزالبريدي",
+    "country": "country countrycode pays land pais paese nation kraj ülke страна 国家 国 국가 البلد الدولة",
+    "dob": "dob dateofbirth birthdate birthday geburtsdatum datedenaissance fechanacimiento geboortedatum "
+    "dataurodzenia doğumtarihi датарождения 出生日期 生日 生年月日 생년월일 تاريخالميلاد",
     CUSTOMER_ID: "customerid customer_id clientid userid",
 }
-_HEADER_TO_FIELD = {syn.replace("_", ""): field for field, syns in _SYNONYMS.items() for syn in syns.split()}
 
 
 _ID_LABEL = re.compile(r"[a-z0-9_]+")
@@ -78,9 +87,13 @@ def spec(field: str) -> FieldSpec:
 
 
 def fold_header(header: str) -> str:
-    """Folds a header so "E-Mail", "e_mail" and "Email " compare equal."""
-    text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    """Folds a header so "E-Mail", "e_mail" and "Email " compare equal, and "Straße" and "STRASSE":
+    accents dropped, case folded, only letters and digits kept, of any script ("Телефон", "手机号")."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", header) if not unicodedata.combining(c))
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+_HEADER_TO_FIELD = {fold_header(syn): field for field, syns in _SYNONYMS.items() for syn in syns.split()}
 
 
 def parse_mapping(text: str | None, option: str) -> dict[str, str]:
@@ -109,13 +122,18 @@ def map_columns(headers: list[str], overrides: dict[str, str], source: str) -> d
     taken = set(mapping.values())
     for header in headers:
         # Flattened JSON names ("contact.E-Mail") are matched by their last part too.
-        guess = _HEADER_TO_FIELD.get(fold_header(header)) or _HEADER_TO_FIELD.get(
-            fold_header(header.rsplit(".", 1)[-1])
-        )
+        guess = _guess(header) or _guess(header.rsplit(".", 1)[-1])
         if guess and guess not in mapping and header not in taken:
             mapping[guess] = header
             taken.add(header)
     return mapping
+
+
+def _guess(header: str) -> str | None:
+    """The field a header names: folded whole, else by its ASCII letters alone, so that a header in two
+    scripts ("E-Mail (邮箱)") still reads as its Latin part."""
+    folded = fold_header(header)
+    return _HEADER_TO_FIELD.get(folded) or _HEADER_TO_FIELD.get(re.sub(r"[^a-z0-9]", "", folded))
 
 
 def file_name(field: str) -> str:
