@@ -36,7 +36,9 @@ def test_the_line_says_bytes_rows_speed_and_time_left() -> None:
     assert done == "dumpmatch match: read 200.0 MB of 200.0 MB (100%), 1,000,000 rows in 2 min 05 s (8,000 rows/s)"
     finishing = progress.describe("dumpmatch sketch", progress.Counts(900, 10), 900, 1.0)
     assert finishing.endswith("(100%), 10 rows, 10 rows/s, finishing")
-    assert progress.describe("p", progress.Counts(0, 0), 0, 0.0) == "p: read 0 B, 0 rows"
+    assert progress.describe("p", progress.Counts(0, 0), 0, 0.0) == "p: starting"
+    assert progress.describe("p", progress.Counts(0, 0), 124_764_307, 2.0) == "p: starting, 124.8 MB to read"
+    assert progress.describe("p", progress.Counts(0, 0), 0, 0.0, True) == "p: read 0 B, 0 rows in 0.0 s (0 rows/s)"
     assert progress.human_seconds(3 * 3600 + 60 * 7) == "3 h 07 min"
 
 

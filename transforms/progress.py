@@ -104,7 +104,11 @@ def human_seconds(seconds: float) -> str:
 
 
 def describe(prog: str, counts: Counts, total_bytes: int, elapsed: float, finished: bool = False) -> str:
-    """One line: bytes read of the total, rows, rows per second, and time left (or taken)."""
+    """One line: bytes read of the total, rows, rows per second, and time left (or taken). Before the first
+    rows are counted (workers starting, the bundle loading, the input being planned: seconds on a big
+    run), that it is starting, and how much it will read."""
+    if not (finished or counts.rows or counts.size_bytes):
+        return f"{prog}: starting" + (f", {human_bytes(total_bytes)} to read" if total_bytes else "")
     done = min(counts.size_bytes, total_bytes) if total_bytes else counts.size_bytes
     parts = [f"read {human_bytes(done)}" + (f" of {human_bytes(total_bytes)}" if total_bytes else "")]
     if total_bytes:
