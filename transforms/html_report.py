@@ -371,9 +371,10 @@ def _fields(report: dict[str, Any]) -> str:
     ]
     note = (
         "<p>The chart shows the share of the dump's distinct values found in your base; the whisker is the "
-        "Bloom estimate's 95% interval. Rows matched and distinct matched are exact, from the bundle's keyed "
-        "index. The estimates of distinct values matched use only the sketches (what a partner holding a "
-        "sketch-only bundle would see), with 95% intervals.</p>"
+        "Bloom estimate's 95% interval. Rows matched are exact, from the bundle's keyed index; distinct and "
+        "distinct matched count the values of those rows with HyperLogLog, within about 1%. The estimates of "
+        "distinct values matched use only the sketches (what a partner holding a sketch-only bundle would "
+        "see), with 95% intervals.</p>"
     )
     return note + "<figure>" + overlap_svg(fields) + "</figure>" + table(headers, rows, numeric=(1, 2, 3, 4, 5, 6))
 
