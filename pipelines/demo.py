@@ -69,7 +69,8 @@ def _print_headline(report: dict[str, Any], out: str, bundle_path: str, run_path
     )
     print(
         f"  rows linked to a customer: {records['candidates']}"
-        f" ({records['cooccurring']} with 2+ independent fields on the same customer)"
+        f" ({records['cooccurring']} with 2+ independent fields on the same customer),"
+        f" naming {records['customers']} of your customers"
     )
     verdict = report["verdict"]
     print(f"  verdict: {verdict['label']} (confidence {verdict['confidence']:.2f}): {'; '.join(verdict['reasons'])}")

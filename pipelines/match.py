@@ -26,7 +26,7 @@ from transforms import (
     verdict,
     versions,
 )
-from transforms.combiners import HllCombineFn, MinHashCombineFn, SumStatsFn
+from transforms.combiners import DistinctCustomersFn, HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
@@ -319,18 +319,15 @@ def build(
     if fuzzy_probed is not None:
         candidates.append(fuzzy_probed.candidates)
         all_stats.append(fuzzy_probed.stats)
-    candidate_files = (
-        tuple(candidates)
-        | "AllCandidates" >> beam.Flatten()
-        | "WriteCandidates"
-        >> WriteTables(
-            storage.join(job.stage, CANDIDATES),
-            CANDIDATES,
-            CANDIDATE_SCHEMA,
-            shards,
-            CANDIDATE_ORDER,
-            storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
-        )
+    all_candidates = tuple(candidates) | "AllCandidates" >> beam.Flatten()
+    customers = all_candidates | "Customers" >> beam.CombineGlobally(DistinctCustomersFn())
+    candidate_files = all_candidates | "WriteCandidates" >> WriteTables(
+        storage.join(job.stage, CANDIDATES),
+        CANDIDATES,
+        CANDIDATE_SCHEMA,
+        shards,
+        CANDIDATE_ORDER,
+        storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
     )
     dead_files = source.dead | "WriteDeadLetters" >> WriteTables(
         storage.join(job.stage, DEAD_LETTER),
@@ -366,6 +363,7 @@ def build(
         beam.pvalue.AsDict(distinct),
         beam.pvalue.AsDict(dump_minhash),
         beam.pvalue.AsDict(checksums),
+        beam.pvalue.AsSingleton(customers),
         sample_rows,
     )
     published = seed | "Publish" >> beam.Map(
@@ -394,10 +392,13 @@ def _write_report(
     distinct: dict,
     dump_minhash: dict,
     checksums: dict[str, str],
+    customers: int,
     samples: list[dict[str, Any]] | None,
 ) -> str:
     """report.json and report.html, staged with the run's other outputs (so the manifest lists both)."""
-    report = build_report(job.specs, stats, distinct, dump_minhash, job.bundle, job.manifest, checksums, job.use_index)
+    report = build_report(
+        job.specs, stats, distinct, dump_minhash, job.bundle, job.manifest, checksums, customers, job.use_index
+    )
     report["fuzzy"] = fuzzy_probe.report_section(
         job.fuzzy or fuzzy_probe.state(False, job.use_index, job.manifest, False, job.bundle),
         stats.get(fuzzy_probe.STATS),

@@ -406,6 +406,7 @@ def reference(corpus: Corpus, key: hashing.Key, region: str | None, cap: int) ->
             expected.chance += Fraction(
                 sum(a * b for i, a in enumerate(weak_counts) for b in weak_counts[i + 1 :]), len(index.customers)
             )
+    expected.records["customers"] = len({candidate[2] for candidate in expected.candidates})
     return expected
 
 

@@ -73,6 +73,7 @@ def test_match_finds_every_genuine_row_and_accounts_for_all(world: dict, tmp_pat
     assert report["records"]["cooccurring"] == genuine
     assert report["columns"]["email"] == "E-Mail" and report["columns"]["name"] == "Full Name"
     candidates = _candidates(tmp_path / "run").to_pydict()
+    assert report["records"]["customers"] == len(set(candidates["customer_id"])) >= genuine
     linked = {(line, cid) for line, cid in zip(candidates["line"], candidates["customer_id"], strict=True)}
     assert {(line, cid) for line, cid in world["truth"].items()} <= linked
     for line, fields in zip(candidates["line"], candidates["matched_fields"], strict=True):

@@ -264,6 +264,7 @@ def _cards(report: dict[str, Any]) -> str:
         (number(get(report, "rows", "read")), "rows read"),
         (number(get(records, "rows")), "rows checked"),
         (number(get(records, "candidates")), "rows linked to a customer"),
+        (number(get(records, "customers")), "of your customers named by those rows"),
         (number(get(records, "cooccurring")), "rows with 2+ independent fields on one customer"),
         (number(get(records, "canary")), "canary hits"),
         (number(get(report, "rows", "dead_lettered")), "rows that could not be parsed"),

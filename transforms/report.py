@@ -97,9 +97,11 @@ def build_report(
     bundle_path: str,
     manifest: dict[str, Any],
     checksums: dict[str, str],
+    customers: int,
     use_index: bool = True,
 ) -> dict[str, Any]:
-    """Assembles report.json; raises AccountingError if any row is unaccounted for.
+    """Assembles report.json; raises AccountingError if any row is unaccounted for. ``customers``: how many
+    distinct customers the candidates name (``DistinctCustomersFn``, exact).
 
     Without the index nothing is exact: matched counts and record links are null, estimates remain.
     """
@@ -161,7 +163,7 @@ def build_report(
         "inputs": entries,
         "columns": columns,
         "fields": fields,
-        "records": _records(stats, use_index),
+        "records": {**_records(stats, use_index), "customers": customers if use_index else None},
         "bundle": {
             "path": bundle_path,
             "key_fingerprint": manifest["key_fingerprint"],
