@@ -123,6 +123,17 @@ def test_a_header_in_words_no_synonym_knows_stays_the_header(tmp_path: Path) -> 
     assert result.entries[0]["columns"] == {"email": "user_mail", "phone": "tel_no"}
 
 
+@pytest.mark.parametrize("header", [",,", "x,x,x", "x,,x"])
+def test_a_header_whose_names_cannot_say_which_column_is_read_as_data(tmp_path: Path, header: str) -> None:
+    """Empty or repeated names cannot name the e-mail column: the file is read as header-less, as before
+    (it failed on "Field exists 2 times" while these names were kept)."""
+    data = f"{header}\n" + "".join(f"{n},{e},+44 7911 12345{i}\n" for i, (e, n) in enumerate(ROWS * 2))
+    result = read(write(tmp_path, "blank.csv", data.encode()))
+    assert result.entries[0]["header"] is False
+    assert result.entries[0]["columns"] == {"email": "column2", "phone": "column3"}
+    assert result.emails[1:] == [*EXPECTED, *EXPECTED] and result.lines == list(range(1, 8))
+
+
 @pytest.mark.parametrize(
     ("name", "data", "email"),
     [

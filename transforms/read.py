@@ -223,7 +223,8 @@ def _by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str
     the sample's complete records: any column for e-mail ("contact_email", "login"); for phone only one
     whose header holds a phone word ("mobile_no", "home_phone"), since order or account numbers pass
     the phone-shape test too."""
-    unnamed = {f"c{i}": i for i, column in enumerate(layout.columns) if column not in mapping.values()}
+    free = _names(layout) - set(mapping.values())
+    unnamed = {f"c{i}": i for i, column in enumerate(layout.columns) if column in free}
     if not unnamed:
         return {}
     sample = formats.FORMATS[name].parse(text[: formats.complete_end(text)], 1, layout, unnamed, True, False).table
@@ -238,6 +239,11 @@ def _by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str
             if looks_like(wanted, sample.column(key).combine_chunks()):
                 found[wanted] = column
     return found
+
+
+def _names(layout: formats.Layout) -> set[str]:
+    """The header's names that name one column each: an empty or repeated one cannot say which."""
+    return {column for column in layout.columns if column and layout.columns.count(column) == 1}
 
 
 def _known(mapping: dict[str, str]) -> bool:
@@ -261,8 +267,9 @@ def _headerless(
     sample = parsed.table.drop_columns([LINE])
     below = sniff_fields(sample.slice(1)) if sample.num_rows > 1 else {}
     first = sample.slice(0, 1)
-    if below and not any(looks_like(field, first.column(column).combine_chunks()) for field, column in below.items()):
-        named = {field: layout.columns[columns.index(column)] for field, column in below.items()}
+    named = {field: layout.columns[columns.index(column)] for field, column in below.items()}
+    header = not any(looks_like(field, first.column(column).combine_chunks()) for field, column in below.items())
+    if below and header and set(named.values()) <= _names(layout):
         return layout, {**named, **map_columns(list(layout.columns), overrides, label)}
     sniffed = sniff_fields(sample)
     if not sniffed:
