@@ -26,7 +26,7 @@ from transforms import (
     verdict,
     versions,
 )
-from transforms.combiners import DistinctCustomersFn, HllCombineFn, MinHashCombineFn, SumStatsFn
+from transforms.combiners import CustomersNamedFn, HllCombineFn, MinHashCombineFn, SumStatsFn
 from transforms.errors import InputError
 from transforms.fields import parse_mapping
 from transforms.outputs import WriteTables
@@ -314,20 +314,25 @@ def build(
     known = source.dump_minhash is not None
     probed = source.digests | "Probe" >> beam.ParDo(
         ProbeFn(job.bundle, job.fingerprint, job.args["posting_cap"], job.use_index, dump_digests=not known)
-    ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, main="candidates")
+    ).with_outputs(ProbeFn.STATS, ProbeFn.DIGESTS, ProbeFn.CUSTOMERS, main="candidates")
     candidates, all_stats = [probed.candidates], [source.stats, probed.stats]
     if fuzzy_probed is not None:
         candidates.append(fuzzy_probed.candidates)
         all_stats.append(fuzzy_probed.stats)
-    all_candidates = tuple(candidates) | "AllCandidates" >> beam.Flatten()
-    customers = all_candidates | "Customers" >> beam.CombineGlobally(DistinctCustomersFn())
-    candidate_files = all_candidates | "WriteCandidates" >> WriteTables(
-        storage.join(job.stage, CANDIDATES),
-        CANDIDATES,
-        CANDIDATE_SCHEMA,
-        shards,
-        CANDIDATE_ORDER,
-        storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
+    named_by = CustomersNamedFn(job.manifest["customers"]["parsed"])
+    named = probed.customers | "Customers" >> beam.CombineGlobally(named_by)
+    candidate_files = (
+        tuple(candidates)
+        | "AllCandidates" >> beam.Flatten()
+        | "WriteCandidates"
+        >> WriteTables(
+            storage.join(job.stage, CANDIDATES),
+            CANDIDATES,
+            CANDIDATE_SCHEMA,
+            shards,
+            CANDIDATE_ORDER,
+            storage.join(job.stage, CSV_FILES[0]) if job.args["csv"] else None,
+        )
     )
     dead_files = source.dead | "WriteDeadLetters" >> WriteTables(
         storage.join(job.stage, DEAD_LETTER),
@@ -363,7 +368,7 @@ def build(
         beam.pvalue.AsDict(distinct),
         beam.pvalue.AsDict(dump_minhash),
         beam.pvalue.AsDict(checksums),
-        beam.pvalue.AsSingleton(customers),
+        beam.pvalue.AsSingleton(named),
         sample_rows,
     )
     published = seed | "Publish" >> beam.Map(

@@ -7,10 +7,9 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from datasketch import HyperLogLogPlusPlus, MinHash
 
-from transforms import arrays, bundle, sketches
+from transforms import sketches
 
 
 class HllCombineFn(beam.CombineFn):
@@ -31,35 +30,26 @@ class HllCombineFn(beam.CombineFn):
         return sketches.hll_from_registers(acc)
 
 
-Hashes = tuple[np.ndarray, list[np.ndarray]]  # distinct customer hashes so far, and batches not merged yet
+class CustomersNamedFn(beam.CombineFn):
+    """How many distinct customers the candidates name, exactly: a flag per customer of the bundle (its code,
+    its row in the customer table), so the accumulator is as large as the base (a byte a customer), never
+    as the dump or the number named."""
 
+    def __init__(self, customers: int) -> None:
+        self._customers = customers  # at least the customer table's rows: the customers the bundle parsed
 
-class DistinctCustomersFn(beam.CombineFn):
-    """How many distinct customers the candidate tables name, exactly: each id as the bundle's 64-bit
-    customer hash, which the bundle keeps one-to-one with its ids (``build.merge_customers`` stops on a
-    collision). Batches wait beside the distinct hashes until they outnumber them, so a batch does not
-    sort all seen so far."""
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(self._customers, bool)
 
-    def create_accumulator(self) -> Hashes:
-        return np.zeros(0, np.uint64), []
+    def add_input(self, acc: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        acc[codes] = True
+        return acc
 
-    def add_input(self, acc: Hashes, table: pa.Table) -> Hashes:
-        seen, pending = acc
-        pending.append(bundle.customer_hashes(table.column("customer_id").combine_chunks()))
-        if sum(batch.size for batch in pending) > max(seen.size, 1 << 16):
-            return _distinct([seen, *pending]), []
-        return seen, pending
+    def merge_accumulators(self, accs: Iterable[np.ndarray]) -> np.ndarray:
+        return np.logical_or.reduce(list(accs))
 
-    def merge_accumulators(self, accs: Iterable[Hashes]) -> Hashes:
-        return _distinct([batch for seen, pending in accs for batch in (seen, *pending)]), []
-
-    def extract_output(self, acc: Hashes) -> int:
-        seen, pending = acc
-        return int(_distinct([seen, *pending]).size)
-
-
-def _distinct(batches: list[np.ndarray]) -> np.ndarray:
-    return arrays.unique(np.concatenate([np.zeros(0, np.uint64), *batches]))
+    def extract_output(self, acc: np.ndarray) -> int:
+        return int(np.count_nonzero(acc))
 
 
 class MinHashCombineFn(beam.CombineFn):

@@ -48,6 +48,7 @@ class ProbeResult:
     candidates: pa.Table
     stats: dict[str, Any]
     digests: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (DUMP|BLOOM|MATCHED, field)
+    customers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # codes the candidates name
 
 
 def probe_batch(loaded: bundle_mod.LoadedBundle, batch: pa.RecordBatch, posting_cap: int) -> ProbeResult:
@@ -205,6 +206,7 @@ def _link(
         n_fields[is_candidate] / np.maximum(present_count[pair_rows[is_candidate]], 1),
         canary[is_candidate],
     )
+    result.customers = arrays.unique(pair_customers[is_candidate])
     customers_per_row = np.bincount(pair_rows[is_candidate], minlength=n)
     return {
         "records": {
@@ -290,6 +292,7 @@ class ProbeFn(beam.DoFn):
 
     STATS = "stats"
     DIGESTS = "digests"
+    CUSTOMERS = "customers"  # each batch's distinct customer codes among its candidates
 
     def __init__(
         self, bundle_path: str, fingerprint: str, posting_cap: int, use_index: bool = True, dump_digests: bool = True
@@ -319,6 +322,7 @@ class ProbeFn(beam.DoFn):
             if self._dump_digests or key[0] != DUMP:
                 yield beam.pvalue.TaggedOutput(self.DIGESTS, (key, digests))
         if result.candidates.num_rows:
+            yield beam.pvalue.TaggedOutput(self.CUSTOMERS, result.customers)
             yield result.candidates
 
 

@@ -101,7 +101,7 @@ def build_report(
     use_index: bool = True,
 ) -> dict[str, Any]:
     """Assembles report.json; raises AccountingError if any row is unaccounted for. ``customers``: how many
-    distinct customers the candidates name (``DistinctCustomersFn``, exact).
+    distinct customers the exact candidates name (``CustomersNamedFn``).
 
     Without the index nothing is exact: matched counts and record links are null, estimates remain.
     """
