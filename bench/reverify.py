@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.run import BENCHMARKS, DUMPMATCH, Step, code_state, measure, record_run
+from bench.run import BENCHMARKS, DUMPMATCH, Step, begin, measure, record_run
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_CUSTOMERS = 200_000
@@ -40,9 +40,7 @@ def _numbers(library: Path, run: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     args = parse_args()
     out: Path = args.out
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    code = code_state()
+    logs, code = begin(out)
     generate = [sys.executable, str(Path(__file__).with_name("run.py")), "--out", str(out), "--step", "generate"]
     measure("generate", [*generate, "--rows", str(args.rows), "--customers", str(args.customers)], args.rows, logs)
     key, bundles, library = out / "bench.key", out / "bundles", out / "library"

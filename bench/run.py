@@ -370,6 +370,13 @@ def record(text: str) -> None:
         handle.write("\n" + text)
 
 
+def begin(out: Path) -> tuple[Path, CodeState]:
+    """A benchmark's logs folder under ``out``, made, and the code it measures (checked again at the end)."""
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs, code_state()
+
+
 def record_run(title: str, code: CodeState, body: str) -> None:
     """Appends a dated section: its title, the command that reproduces it, the machine and the code it
     measured (flagged when transforms/ or pipelines/ changed while it ran), then ``body``."""
@@ -630,10 +637,8 @@ def main() -> None:
         CHILD_STEPS[args.step](args)
         return
     out: Path = args.out
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs, code = begin(out)
     self_cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(out)]
-    code = code_state()
     titles, sections = [], []
     if not args.no_match_bench:
         figures = match_bench(args, self_cmd, logs)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.run import BENCHMARKS, DUMPMATCH, code_state, measure, record_run
+from bench.run import BENCHMARKS, DUMPMATCH, begin, measure, record_run
 from pipelines import common, sketch
 
 DEFAULT_SIZES = (1_000_000, 5_000_000)
@@ -105,9 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     out: Path = args.out
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    code = code_state()
+    logs, code = begin(out)
     table = [
         "| customers | --fuzzy | one process s | MiB | two workers s | MiB in all | launcher and workers MiB "
         "| model MiB in all |",
