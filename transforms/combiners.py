@@ -31,9 +31,9 @@ class HllCombineFn(beam.CombineFn):
 
 
 class CustomersNamedFn(beam.CombineFn):
-    """How many distinct customers the candidates name, exactly: a flag per customer of the bundle (its code,
-    its row in the customer table), so the accumulator is as large as the base (a byte a customer), never
-    as the dump or the number named."""
+    """How many distinct customers the exact candidates name (the probe's customer codes: rows of the
+    bundle's customer table), exactly: a flag per customer, so the accumulator is as large as the base (a
+    byte a customer), never as the dump or the number named."""
 
     def __init__(self, customers: int) -> None:
         self._customers = customers  # at least the customer table's rows: the customers the bundle parsed
