@@ -228,17 +228,13 @@ def _by_values(text: bytes, name: str, layout: formats.Layout, mapping: dict[str
     if not unnamed:
         return {}
     sample = formats.FORMATS[name].parse(text[: formats.complete_end(text)], 1, layout, unnamed, True, False).table
-    found: dict[str, str] = {}
-    for wanted in ("email", "phone"):
-        for key, index in unnamed.items():
-            column = layout.columns[index]
-            if wanted in mapping or wanted in found or column in found.values() or key not in sample.column_names:
-                continue
-            if wanted == "phone" and not any(stem in fold_header(column) for stem in PHONE_HEADER_WORDS):
-                continue
-            if looks_like(wanted, sample.column(key).combine_chunks()):
-                found[wanted] = column
-    return found
+
+    def accepts(field: str, key: str) -> bool:
+        header = fold_header(layout.columns[unnamed[key]])
+        return field not in mapping and (field != "phone" or any(word in header for word in PHONE_HEADER_WORDS))
+
+    found = sniff_fields(sample.select([key for key in unnamed if key in sample.column_names]), accepts)
+    return {field: layout.columns[unnamed[key]] for field, key in found.items()}
 
 
 def _names(layout: formats.Layout) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,12 +21,15 @@ def looks_like(field: str, values: pa.Array) -> bool:
     return pc.sum(pc.cast(hits, pa.int64())).as_py() >= SHARE * len(present)
 
 
-def sniff_fields(sample: pa.Table) -> dict[str, str]:
-    """{field: column} for the columns whose sample values are clearly emails or phones."""
+def sniff_fields(sample: pa.Table, accepts: Callable[[str, str], bool] = lambda field, column: True) -> dict[str, str]:
+    """{field: column} for the columns whose sample values are clearly emails or phones, among the
+    (field, column) pairs ``accepts``."""
     found: dict[str, str] = {}
     for field in ("email", "phone"):
         for name in sample.column_names:
-            if name not in found.values() and looks_like(field, sample.column(name).combine_chunks()):
+            if name in found.values() or not accepts(field, name):
+                continue
+            if looks_like(field, sample.column(name).combine_chunks()):
                 found[field] = name
                 break
     return found
