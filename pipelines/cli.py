@@ -30,8 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[0] not in COMMANDS:
         print(f"dumpmatch: error: unknown command {args[0]!r}; use one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    common = importlib.import_module("pipelines.common")
-    return int(common.entry(importlib.import_module(f"pipelines.{args[0]}").run, args[1:]))
+    from pipelines import common
+
+    return common.entry(importlib.import_module(f"pipelines.{args[0]}").run, args[1:])
 
 
 if __name__ == "__main__":
