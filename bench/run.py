@@ -54,6 +54,11 @@ email, phone, name and street, counts dump rows whose value occurs in the base (
 (dump row, customer_id, field) pairs to Parquet, skipping values shared by more than the posting cap of
 customers as `dumpmatch match` does. dumpmatch does more per row (seven fields, E.164 phone parsing,
 keyed hashing, sketches, evidence rules), so the ratio is the price of that over a plain SQL join.
+
+Two more steps bound `match` from below. `floor` plans, parses, normalizes and keyed-hashes the dump with
+`match`'s own functions in `--workers` forked processes, without Beam, lookups, sketches or output: no `match`
+can be faster on the machine. `duckdb-normalize` is the baseline's read and normalization of the dump, no join.
+CPU µs/row is user + system time of the step's processes per rated row.
 """
 
 
@@ -85,8 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--read-profile", action="store_true", help="also run ReadRecords on the plain CSV under cProfile")
     p.add_argument("--match-profile", action="store_true", help="also run match (one worker) under cProfile")
     p.add_argument("--keep", action="store_true", help="keep the reading benchmark's CSV and gzip")
-    steps = ["generate", "duckdb", "match", "read-generate", "read-arrow", "read-beam", "read-zlib"]
-    p.add_argument("--step", choices=steps, help=argparse.SUPPRESS)  # internal: child mode
+    p.add_argument("--step", choices=list(CHILD_STEPS), help=argparse.SUPPRESS)  # internal: child mode
     p.add_argument("--read-input", type=Path, help=argparse.SUPPRESS)  # internal: the file a read step reads
     p.add_argument("--read-result", type=Path, help=argparse.SUPPRESS)  # internal: where it writes its counts
     p.add_argument("--read-workers", type=int, default=1, help=argparse.SUPPRESS)  # internal: read-beam workers
@@ -114,7 +118,7 @@ def generate(args: argparse.Namespace) -> None:
 
 
 # SQL counterparts of transforms.normalize (no NFKC, titles or E.164 parsing: plain string rules).
-BASELINE_SQL = r"""
+BASELINE_MACROS = r"""
 CREATE MACRO canon_email(v) AS CASE
     WHEN NOT regexp_full_match(v, '[^@\s]+@[^@\s]+\.[^@\s]+') THEN NULL
     WHEN split_part(v, '@', 2) IN ('gmail.com', 'googlemail.com')
@@ -125,18 +129,28 @@ CREATE MACRO norm_phone(x) AS nullif(regexp_replace(regexp_replace(trim(x), '^(\
 CREATE MACRO norm_words(x) AS
     nullif(trim(regexp_replace(regexp_replace(lower(x), '[^\pL\pN\s]+', ' ', 'g'), '\s+', ' ', 'g')), '');
 CREATE MACRO norm_name(x) AS array_to_string(list_sort(string_split(norm_words(x), ' ')), ' ');
-CREATE TABLE cust AS
-    SELECT customer_id, norm_email(email) AS email, norm_phone(phone) AS phone,
-           norm_name(concat_ws(' ', first_name, last_name)) AS name, norm_words(street) AS street
-    FROM read_csv({customers}, all_varchar = true);
+"""
+BASELINE_DUMP = """
 CREATE TABLE dump AS
     SELECT row_number() OVER () AS row, norm_email("E-Mail") AS email, norm_phone("Mobile") AS phone,
            norm_name("Full Name") AS name, norm_words("Address") AS street
     FROM read_csv({dump}, all_varchar = true);
+"""
+BASELINE_SQL = (
+    BASELINE_MACROS
+    + """
+CREATE TABLE cust AS
+    SELECT customer_id, norm_email(email) AS email, norm_phone(phone) AS phone,
+           norm_name(concat_ws(' ', first_name, last_name)) AS name, norm_words(street) AS street
+    FROM read_csv({customers}, all_varchar = true);
+"""
+    + BASELINE_DUMP
+    + """
 CREATE TABLE links AS
     SELECT DISTINCT customer_id, field, value FROM (UNPIVOT cust ON {fields} INTO NAME field VALUE value);
 CREATE TABLE probes AS UNPIVOT dump ON {fields} INTO NAME field VALUE value;
 """
+)
 BASELINE_MATCHED = "SELECT field, count(*) FROM probes SEMI JOIN links USING (field, value) GROUP BY field"
 BASELINE_COPY = """
 COPY (
@@ -170,6 +184,73 @@ def duckdb_baseline(args: argparse.Namespace) -> None:
     copied = con.execute(BASELINE_COPY.format(cap=POSTING_CAP, target=_sql_string(folder / "matches.parquet")))
     [(pairs,)] = copied.fetchall()  # COPY returns one row: the number of rows written
     (folder / "counts.json").write_text(json.dumps({"matched": matched, "pairs": pairs}))
+
+
+def duckdb_normalize(args: argparse.Namespace) -> None:
+    """Child step: DuckDB reads the dump and normalizes it (the baseline's first half), no join."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(BASELINE_MACROS)
+    con.execute(BASELINE_DUMP.format(dump=_sql_string(args.out / "dump.csv")))
+    [(rows,)] = con.execute("SELECT count(*) FROM dump").fetchall()
+    if rows != args.rows:
+        sys.exit(f"duckdb normalize: {rows:,} rows, expected {args.rows:,}")
+
+
+FLOOR_STAGES = ("parse", "normalize", "hash")
+
+
+def _floor_task(task: Any) -> tuple[int, dict[str, float]]:
+    """One planned range of the dump through parse, ``normalize_batch`` and ``hash_batch``: rows, and
+    CPU seconds per stage."""
+    from transforms import prepare, read
+
+    cpu = dict.fromkeys(FLOOR_STAGES, 0.0)
+    rows, clock = 0, time.process_time()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.process_time()
+        cpu[stage] += now - clock
+        clock = now
+
+    for parsed in read.parse_task(task, read.RANGE_BYTES, buffer=_FLOOR_BUFFER):
+        for batch in parsed.table.to_batches(max_chunksize=read.BATCH_ROWS):
+            lap("parse")
+            normalized = prepare.normalize_batch(batch, None)
+            lap("normalize")
+            prepare.hash_batch(normalized, _FLOOR_KEY)
+            lap("hash")
+            rows += batch.num_rows
+    return rows, cpu
+
+
+_FLOOR_BUFFER = bytearray()
+_FLOOR_KEY: Any = None
+
+
+def floor_step(args: argparse.Namespace) -> None:
+    """Child step: what every dump row costs before any lookup, without Beam: the dump planned into
+    ranges as ``ReadRecords`` plans it, each range parsed, normalized and keyed-hashed by the same
+    functions ``match`` runs, in ``--workers`` forked processes. No probing, sketches, evidence or output,
+    so its rate bounds ``match``'s on this machine."""
+    global _FLOOR_BUFFER, _FLOOR_KEY
+    import multiprocessing
+
+    from transforms import hashing, read
+
+    _FLOOR_BUFFER = bytearray(read.RANGE_BYTES * 2)
+    _FLOOR_KEY = hashing.load_key(str(args.out / "bench.key"))
+    [spec] = read.inspect_inputs([str(args.out / "dump.csv")], {}, "--dump")
+    tasks = list(read.PlanTasksFn(read.RANGE_BYTES).process(spec))
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        done = pool.map(_floor_task, tasks, chunksize=1)
+    rows = sum(n for n, _ in done)
+    if rows != args.rows:
+        sys.exit(f"floor: {rows:,} rows, expected {args.rows:,}")
+    cpu = {stage: sum(c[stage] for _, c in done) for stage in FLOOR_STAGES}
+    (args.out / "floor.json").write_text(json.dumps({"rows": rows, "cpu_seconds": cpu}))
 
 
 def read_generate(args: argparse.Namespace) -> None:
@@ -333,12 +414,12 @@ def code_state() -> CodeState:
 
 
 def steps_table(steps: list[Step], baseline: Step) -> str:
-    lines = ["| step | wall s | rows/s | peak RSS MiB | × DuckDB |", "|---|---:|---:|---:|---:|"]
+    lines = ["| step | wall s | rows/s | CPU µs/row | peak RSS MiB | × DuckDB |", "|---|---:|---:|---:|---:|---:|"]
     for step in steps:
         ratio = "—" if step.name == "generate" else f"{step.seconds / baseline.seconds:.2f}"
         lines.append(
             f"| {step.name} | {step.seconds:.1f} | {step.rows / step.seconds:,.0f} "
-            f"| {step.max_rss_kib / KIB_PER_MIB:,.0f} | {ratio} |"
+            f"| {step.cpu_seconds / step.rows * 1e6:.1f} | {step.max_rss_kib / KIB_PER_MIB:,.0f} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -597,22 +678,40 @@ def match_bench(args: argparse.Namespace, self_cmd: list[str], logs: Path) -> st
         steps.append(measure("match --fuzzy", fuzzy_match, args.rows, logs))  # its report is the one read below
     baseline = measure("duckdb", [*self_cmd, "--step", "duckdb"], args.rows, logs)
     steps.append(baseline)
+    floor_cmd = [*self_cmd, *size, "--step", "floor", "--workers", str(args.workers)]
+    steps.append(measure("floor", floor_cmd, args.rows, logs))
+    steps.append(measure("duckdb-normalize", [*self_cmd, *size, "--step", "duckdb-normalize"], args.rows, logs))
 
     report = json.loads((run / "report.json").read_text())
     duck = json.loads((out / "duckdb" / "counts.json").read_text())
     genuine = json.loads((out / "generated.json").read_text())["genuine_rows"]
+    floor = json.loads((out / "floor.json").read_text())
     profile = ""
     if args.match_profile:  # after the timed steps: the profiler slows match down, so it is in no ratio
         prof = logs / "match.prof"
         profiled = measure("match-profiled", [*self_cmd, "--step", "match", "--profile-to", str(prof)], args.rows, logs)
         profile = profile_tables(prof, profiled, "`match` (one worker, in this process)")
         (logs / "match-profile.md").write_text(profile)
-    return f"{steps_table(steps, baseline)}\n\n{counts_table(report, duck, genuine)}\n{profile}"
+    tables = [steps_table(steps, baseline), floor_note(floor, args.workers), counts_table(report, duck, genuine)]
+    return "\n\n".join(tables) + f"\n{profile}"
+
+
+def floor_note(floor: dict[str, Any], workers: int) -> str:
+    """What the two bounding steps are, and the floor's CPU per row by stage."""
+    per_row = ", ".join(f"{stage} {cpu / floor['rows'] * 1e6:.2f}" for stage, cpu in floor["cpu_seconds"].items())
+    return (
+        f"`floor`: the dump planned, parsed, normalized and keyed-hashed by `match`'s own functions in {workers} "
+        f"forked process(es), without Beam, lookups, sketches, evidence or output: no `match` on this machine "
+        f"is faster. CPU µs per row: {per_row}. `duckdb-normalize`: the baseline's read and normalization "
+        "of the dump alone, no join."
+    )
 
 
 CHILD_STEPS = {
     "generate": generate,
     "duckdb": duckdb_baseline,
+    "duckdb-normalize": duckdb_normalize,
+    "floor": floor_step,
     "match": match_step,
     "read-generate": read_generate,
     "read-arrow": read_arrow,
