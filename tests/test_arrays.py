@@ -27,3 +27,9 @@ def test_first_appearances_are_each_codes_first_row() -> None:
 def test_run_starts_are_where_equal_values_begin() -> None:
     assert arrays.run_starts(np.array([1, 1, 2, 5, 5, 5, 7])).tolist() == [0, 2, 3, 6]
     assert arrays.run_starts(np.array([], np.uint64)).tolist() == []
+
+
+def test_run_bounds_end_with_the_length() -> None:
+    assert arrays.run_bounds(np.array([1, 1, 2, 5, 5, 5, 7])).tolist() == [0, 2, 3, 6, 7]
+    assert arrays.run_bounds(np.array([4])).tolist() == [0, 1]
+    assert arrays.run_bounds(np.array([], np.uint64)).tolist() == [0]

@@ -93,7 +93,8 @@ class FieldIndex:
         bits = max(1, int(np.log2(max(self.digests.size, 1) / BUCKET_MEAN)))
         self._shift = np.uint64(64 - bits)
         # digests are sorted, so where a bucket starts is how many digests fall in the buckets before it
-        per_bucket = np.bincount((self.digests >> self._shift).astype(np.intp), minlength=1 << bits)
+        # (shifted right, a digest fits an int64: viewed as one, not copied)
+        per_bucket = np.bincount((self.digests >> self._shift).view(np.int64), minlength=1 << bits)
         self._starts = np.concatenate([[0], np.cumsum(per_bucket)]).astype(np.int32)
 
     def search(self, needles: np.ndarray) -> np.ndarray:
@@ -169,12 +170,12 @@ def load(bundle: str, fingerprint: str, use_index: bool = True) -> LoadedBundle:
     for field in manifest["fields"]:
         table = storage.read_parquet(index_path(bundle, field)) if use_index else INDEX_SCHEMA.empty_table()
         digests = table.column("digest").to_numpy()
-        starts = arrays.run_starts(digests)
+        bounds = arrays.run_bounds(digests)
         bloom = sketches.decode(storage.read_bytes(sketch_path(bundle, "bloom", field)), "bloom", field, fingerprint)
         assert isinstance(bloom, sketches.Bloom)
         fields[field] = FieldIndex(
-            digests=digests[starts],
-            offsets=np.concatenate([starts, [digests.size]]).astype(np.int64),
+            digests=digests[bounds[:-1]],
+            offsets=bounds,
             customers=table.column("customer").to_numpy(),
             bloom=bloom,
         )
