@@ -206,8 +206,8 @@ FLOOR_STAGES = ("parse", "normalize", "hash")
 
 
 def _floor_task(task: Any) -> tuple[int, dict[str, float]]:
-    """One planned range of the dump through parse, ``normalize_batch`` and ``hash_batch``: rows, and
-    CPU seconds per stage."""
+    """One planned range of the dump through parse, ``normalize_batch`` (in the bundle's default region,
+    as ``match`` normalizes) and ``hash_batch``: rows, and CPU seconds per stage."""
     from transforms import prepare, read
 
     cpu = dict.fromkeys(FLOOR_STAGES, 0.0)
@@ -222,7 +222,7 @@ def _floor_task(task: Any) -> tuple[int, dict[str, float]]:
     for parsed in read.parse_task(task, read.RANGE_BYTES, buffer=_FLOOR_BUFFER):
         for batch in parsed.table.to_batches(max_chunksize=read.BATCH_ROWS):
             lap("parse")
-            normalized = prepare.normalize_batch(batch, None)
+            normalized = prepare.normalize_batch(batch, _FLOOR_REGION)
             lap("normalize")
             prepare.hash_batch(normalized, _FLOOR_KEY)
             lap("hash")
@@ -232,6 +232,7 @@ def _floor_task(task: Any) -> tuple[int, dict[str, float]]:
 
 _FLOOR_BUFFER = bytearray()
 _FLOOR_KEY: Any = None
+_FLOOR_REGION: str | None = None
 
 
 def floor_step(args: argparse.Namespace) -> None:
@@ -239,13 +240,14 @@ def floor_step(args: argparse.Namespace) -> None:
     ranges as ``ReadRecords`` plans it, each range parsed, normalized and keyed-hashed by the same
     functions ``match`` runs, in ``--workers`` forked processes. No probing, sketches, evidence or output,
     so its rate bounds ``match``'s on this machine."""
-    global _FLOOR_BUFFER, _FLOOR_KEY
+    global _FLOOR_BUFFER, _FLOOR_KEY, _FLOOR_REGION
     import multiprocessing
 
-    from transforms import hashing, read
+    from transforms import bundle, delimited, hashing, read
 
-    _FLOOR_BUFFER = bytearray(read.RANGE_BYTES * 2)
+    _FLOOR_BUFFER = delimited.range_buffer(read.RANGE_BYTES)
     _FLOOR_KEY = hashing.load_key(str(args.out / "bench.key"))
+    _FLOOR_REGION = bundle.read_manifest(str(args.out / "bundle")).get("default_region")
     [spec] = read.inspect_inputs([str(args.out / "dump.csv")], {}, "--dump")
     tasks = list(read.PlanTasksFn(read.RANGE_BYTES).process(spec))
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:

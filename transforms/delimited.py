@@ -462,12 +462,18 @@ def plan_ranges(
             yield piece.at.start, piece.at.end, piece.at.first_line, piece.at.plain
 
 
+def range_buffer(target_bytes: int) -> bytearray:
+    """A buffer any planned range fits (a range is at most ``target_bytes`` and 1/PLAN_SLACK of that, but
+    for one record longer than that): the planner reads into one, and so does each parser of ranges."""
+    return bytearray(target_bytes + max(target_bytes // PLAN_SLACK, 1))
+
+
 def plan_file(
     handle: io.BufferedIOBase, target_bytes: int, quoting: Quoting | None, cap: int | None = None
 ) -> Iterator[tuple[int, int, int, bool] | Oversized]:
     """``plan_ranges`` of a whole file, read into one reused buffer: each byte is copied once, from
     the page cache, and only what follows a cut is moved to the buffer's front."""
-    buffer = bytearray(target_bytes + max(target_bytes // PLAN_SLACK, 1))
+    buffer = range_buffer(target_bytes)
     have, offset, line = 0, 0, 1
     while True:
         with memoryview(buffer) as view:

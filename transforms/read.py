@@ -496,8 +496,7 @@ class ParseTaskFn(beam.DoFn):
 
     def setup(self) -> None:
         self._tally = progress.Tally(self._progress_folder)
-        # Ranges are read into it (see ``parse_task``); planned ranges are at most this long but for long records.
-        self._buffer = bytearray(self._range_bytes + self._range_bytes // delimited.PLAN_SLACK)
+        self._buffer = delimited.range_buffer(self._range_bytes)  # ranges are read into it (see ``parse_task``)
 
     def process(self, task: RangeTask) -> Iterator[Any]:
         status = _Status()
