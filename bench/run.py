@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO / "BENCHMARKS.md"
@@ -362,11 +362,16 @@ def measure(name: str, command: list[str], rows: int, logs: Path) -> Step:
     seconds = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        sys.stderr.write(err_log.read_text(errors="replace"))
-        sys.exit(f"bench: {name} failed with exit code {child.returncode}: {shlex.join(command)}")
+        stop(f"{name} failed", child.returncode, command, err_log)
     cpu = usage.ru_utime + usage.ru_stime
     print(f"{name}: {seconds:.1f} s (cpu {cpu:.1f} s, load {load:.1f} at start)", flush=True)
     return Step(name, seconds, rows, usage.ru_maxrss, cpu, load)
+
+
+def stop(what: str, code: int, command: list[str], err_log: Path) -> NoReturn:
+    """Stops the benchmark after a failed child: its standard error, then one line with its command."""
+    sys.stderr.write(err_log.read_text(errors="replace"))
+    sys.exit(f"bench: {what} with exit code {code}: {shlex.join(command)}")
 
 
 def machine(packages: tuple[str, ...] = VERSIONED) -> dict[str, str]:

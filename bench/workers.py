@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import shlex
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.run import BENCHMARKS, DUMPMATCH, begin, measure, record_run
+from bench.run import BENCHMARKS, DUMPMATCH, begin, measure, record_run, stop
 from pipelines import common, sketch
 
 DEFAULT_SIZES = (1_000_000, 5_000_000)
@@ -81,8 +80,7 @@ def run_tree(command: list[str], log: Path) -> TreeRun:
             time.sleep(SAMPLE_SECONDS)
     seconds = time.perf_counter() - start
     if child.returncode:
-        sys.stderr.write(log.read_text(errors="replace"))
-        sys.exit(f"bench: failed with exit code {child.returncode}: {shlex.join(command)}")
+        stop("failed", child.returncode, command, log)
     return TreeRun(seconds, total, sorted(peaks.values(), reverse=True))
 
 
